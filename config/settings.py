@@ -192,6 +192,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 EVENT_BATCH_MAX_ITEMS = env_int("EVENT_BATCH_MAX_ITEMS", 1000)
+# Celery task names sent (by name, so lower apps import no higher one) after a
+# batch of events commits, e.g. "customers.events_received,campaigns.evaluate_triggers".
+EVENT_FOLLOW_UP_TASKS = env_list("EVENT_FOLLOW_UP_TASKS", [])
 
 # --- Celery ----------------------------------------------------------------
 # Unset broker: tasks run in-process and errors propagate (tests, one-off

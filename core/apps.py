@@ -6,4 +6,4 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self) -> None:
-        from core import task_runs  # noqa: F401  (connects Celery signal handlers)
+        from core import schema, task_runs  # noqa: F401  (signal handlers, OpenAPI extension)

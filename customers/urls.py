@@ -1,1 +1,6 @@
-urlpatterns: list = []
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("customers.importing.urls")),
+    path("", include("customers.events.urls")),
+]

@@ -72,3 +72,34 @@ def api_as():
 @pytest.fixture(autouse=True)
 def _fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``worker`` need a real Celery worker: ``.ci/run`` starts one on
+    Redis against the test database and sets CROSSELL_TEST_WORKER. Run without it,
+    they are reported as skipped with the reason, never silently passed."""
+    import os
+
+    if os.environ.get("CROSSELL_TEST_WORKER"):
+        return
+    skip = pytest.mark.skip(reason="needs a real Celery worker (see .ci/run, CROSSELL_TEST_WORKER)")
+    for item in items:
+        if "worker" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def wait_for():
+    """Poll ``condition`` until it returns a truthy value or ``timeout`` passes."""
+    import time
+
+    def wait(condition, timeout: float = 30.0, interval: float = 0.1):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = condition()
+            if value:
+                return value
+            time.sleep(interval)
+        raise AssertionError(f"condition not met within {timeout} s")
+
+    return wait
