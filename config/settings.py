@@ -184,17 +184,29 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Next-best-action decisioning for banks: data intake, decisions, outcomes.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Every page needs a login or a token, the API's description included.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     # Docs pages load their assets from this server, never a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several fields share a name ("channel", "status") with different value sets;
+    # name each set after its choices class so the schema is stable and readable.
+    "ENUM_NAME_OVERRIDES": {
+        "TransactionChannelEnum": "customers.choices.TransactionChannel",
+        "InteractionChannelEnum": "customers.choices.InteractionChannel",
+        "ConsentChannelEnum": "customers.choices.ConsentChannel",
+        "ConsentPurposeEnum": "customers.choices.ConsentPurpose",
+        "ConsentStatusEnum": "customers.choices.ConsentStatus",
+        "EventTypeEnum": "customers.choices.EventType",
+    },
 }
 EVENT_BATCH_MAX_ITEMS = env_int("EVENT_BATCH_MAX_ITEMS", 1000)
 # Celery task names sent (by name, so lower apps import no higher one) after a
 # batch of events commits, e.g. "customers.events_received,campaigns.evaluate_triggers".
-EVENT_FOLLOW_UP_TASKS = env_list("EVENT_FOLLOW_UP_TASKS", [])
+EVENT_FOLLOW_UP_TASKS = env_list("EVENT_FOLLOW_UP_TASKS", ["customers.events_received"])
 
 # --- Celery ----------------------------------------------------------------
 # Unset broker: tasks run in-process and errors propagate (tests, one-off

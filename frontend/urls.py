@@ -1,9 +1,22 @@
-from django.http import HttpResponse
+from django.contrib.auth import views as auth_views
 from django.urls import path
+
+from frontend import views
 
 app_name = "frontend"
 
 urlpatterns = [
-    path("", lambda r: HttpResponse("Crossell"), name="home"),
-    path("login/", lambda r: HttpResponse("login"), name="login"),
+    path("", views.home, name="home"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(template_name="frontend/login.html", redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("customers/", views.customer_search, name="customer-search"),
+    path("customers/<str:external_id>/", views.customer_360, name="customer-360"),
+    path("imports/", views.import_files, name="import"),
+    path("tasks/", views.task_run_list, name="task-run-list"),
+    path("tasks/<str:task_id>/", views.task_run_detail, name="task-run-detail"),
+    path("audit/", views.audit_list, name="audit-list"),
 ]

@@ -1,1 +1,7 @@
-urlpatterns: list = []
+from django.urls import path
+
+from customers.events.apis import EventBatchCreateApi
+
+urlpatterns = [
+    path("events", EventBatchCreateApi.as_view(), name="events-create"),
+]

@@ -218,8 +218,13 @@ def customer_with_history(*, now: dt.datetime, external_id: str = "C000123", mon
     for back in range(months):
         index = this_month.year * 12 + this_month.month - 1 - back
         month = dt.date(index // 12, index % 12 + 1, 1)
-        MonthlyBalanceFactory(account=current, month=month, average_balance=Decimal(2000 + 37 * back))
-        MonthlyBalanceFactory(account=savings, month=month, average_balance=Decimal(10000 - 150 * back))
+        current_balance, savings_balance = Decimal(2000 + 37 * back), Decimal(10000 - 150 * back)
+        MonthlyBalanceFactory(
+            account=current, month=month, average_balance=current_balance, end_balance=current_balance - 25
+        )
+        MonthlyBalanceFactory(
+            account=savings, month=month, average_balance=savings_balance, end_balance=savings_balance + 40
+        )
     spending = [
         (choices.TransactionCategory.GROCERIES, "-64.20"),
         (choices.TransactionCategory.DINING, "-31.50"),

@@ -1,0 +1,168 @@
+"""Changes people make to a customer's data: consents and contact details.
+
+Each takes the ``actor`` and writes its audit event in the same transaction as
+the change, so there is never a change without its record, nor a record of a
+change that did not happen. Bulk imports and the event API write facts through
+their own services; these are the hand-made corrections.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+
+from core.models import User
+from core.services import audit_record
+from customers.models import Consent, ContactDetails, Customer
+
+# Personal fields of ContactDetails. The audit trail says which of them changed
+# but never holds their values: otherwise erasing a customer's contact details
+# would leave a copy in the audit log.
+PERSONAL_FIELDS = ("first_name", "last_name", "email", "phone", "device_tokens")
+CONTACT_FIELDS = (*PERSONAL_FIELDS, "language")
+REDACTED = "<redacted>"
+
+
+def _audit_view(field: str, value: Any) -> Any:
+    if field in PERSONAL_FIELDS:
+        return REDACTED if value else ""
+    return value
+
+
+def _consent_state(consent: Consent | None) -> dict[str, Any] | None:
+    if consent is None:
+        return None
+    return {
+        "channel": consent.channel,
+        "purpose": consent.purpose,
+        "status": consent.status,
+        "effective_at": consent.effective_at.isoformat(),
+        "source": consent.source,
+    }
+
+
+@transaction.atomic
+def consent_record(
+    *,
+    customer: Customer,
+    channel: str,
+    purpose: str,
+    status: str,
+    effective_at: datetime,
+    source: str,
+    actor: User,
+    now: datetime,
+) -> Consent:
+    """Record a consent change a person made (a letter, a call, a correction).
+
+    The row for the same (channel, purpose, effective_at) is updated, as an
+    import or event would; ``before`` in the audit is the consent that was in
+    force at ``effective_at`` until now.
+
+    Raises ``django.core.exceptions.ValidationError`` for a value outside the choices.
+    """
+    before = (
+        Consent.objects.filter(customer=customer, channel=channel, purpose=purpose, effective_at__lte=effective_at)
+        .order_by("-effective_at", "-id")
+        .first()
+    )
+    before_state = _consent_state(before)
+    consent = Consent.objects.filter(
+        customer=customer, channel=channel, purpose=purpose, effective_at=effective_at
+    ).first() or Consent(customer=customer, channel=channel, purpose=purpose, effective_at=effective_at)
+    consent.status = status
+    consent.source = source[:64]
+    consent.received_at = now
+    consent.full_clean(validate_unique=False, validate_constraints=False)
+    consent.save()
+    audit_record(
+        actor=actor,
+        action="consent.record",
+        object_type="customer",
+        object_id=customer.external_id,
+        before=before_state,
+        after=_consent_state(consent),
+        now=now,
+    )
+    return consent
+
+
+@transaction.atomic
+def contact_details_update(
+    *,
+    customer: Customer,
+    actor: User,
+    now: datetime,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    device_tokens: list[str] | None = None,
+    language: str | None = None,
+) -> ContactDetails:
+    """Change the given contact fields (``None`` leaves a field as it is).
+
+    Raises ``django.core.exceptions.ValidationError`` for an invalid email or an
+    over-long value; nothing is written then.
+    """
+    given = {
+        "first_name": first_name,
+        "last_name": last_name,
+        "email": email,
+        "phone": phone,
+        "device_tokens": device_tokens,
+        "language": language,
+    }
+    contact = ContactDetails.objects.select_for_update().filter(customer=customer).first()
+    if contact is None:
+        contact = ContactDetails(customer=customer, received_at=now)
+    changed = {name: value for name, value in given.items() if value is not None and getattr(contact, name) != value}
+    before = {name: _audit_view(name, getattr(contact, name)) for name in changed}
+    for name, value in changed.items():
+        setattr(contact, name, value)
+    if not changed and contact.pk is not None:
+        return contact
+    contact.full_clean(exclude=["customer"])
+    contact.save()
+    audit_record(
+        actor=actor,
+        action="contact_details.update",
+        object_type="customer",
+        object_id=customer.external_id,
+        before=before,
+        after={name: _audit_view(name, value) for name, value in changed.items()},
+        now=now,
+    )
+    return contact
+
+
+@transaction.atomic
+def contact_details_erase(*, customer: Customer, actor: User, now: datetime, reason: str = "") -> ContactDetails:
+    """Erase a customer's contact details (a right-to-erasure request), keeping
+    the facts: transactions, consents and history stay for the models and audit.
+
+    Erasing again is harmless and recorded again.
+    """
+    contact = ContactDetails.objects.select_for_update().filter(customer=customer).first()
+    if contact is None:
+        contact = ContactDetails(customer=customer, received_at=now)
+    before = {name: _audit_view(name, getattr(contact, name)) for name in CONTACT_FIELDS}
+    before["erased_at"] = contact.erased_at.isoformat() if contact.erased_at else None
+    for name in PERSONAL_FIELDS:
+        setattr(contact, name, [] if name == "device_tokens" else "")
+    contact.language = ""
+    contact.erased_at = now
+    contact.save()
+    audit_record(
+        actor=actor,
+        action="contact_details.erase",
+        object_type="customer",
+        object_id=customer.external_id,
+        before=before,
+        after={name: "" for name in CONTACT_FIELDS} | {"erased_at": now.isoformat()},
+        note=reason,
+        now=now,
+    )
+    return contact

@@ -1,0 +1,171 @@
+"""Pages of the web UI. Each view checks the role, validates a form, calls one
+selector or service and renders a template; the work is done elsewhere."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from core.models import TaskRunState
+from core.permissions import user_can
+from customers import selectors as customer_selectors
+from customers.importing.formats import FORMATS
+from frontend import selectors
+from frontend.context_processors import nav_items
+from frontend.forms import AuditFilterForm, CustomerSearchForm, ImportForm
+
+View = Callable[..., HttpResponse]
+
+# What each capability lets a person do, for the "no access" page.
+CAPABILITY_PHRASES = {
+    "view_customers": "look up customers",
+    "run_imports": "import the bank's data",
+    "view_tasks": "follow background tasks",
+    "view_audit": "read the audit trail",
+}
+
+
+def no_access(request: HttpRequest, capability: str) -> HttpResponse:
+    phrase = CAPABILITY_PHRASES.get(capability, capability.replace("_", " "))
+    return render(request, "frontend/no_access.html", {"needed": phrase}, status=403)
+
+
+def requires(capability: str) -> Callable[[View], View]:
+    """Log in first (anonymous people go to the login page), then hold ``capability``
+    (others get the 403 "no access" page)."""
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not user_can(request.user, capability):
+                return no_access(request, capability)
+            return view(request, *args, **kwargs)
+
+        return login_required(wrapped)
+
+    return decorator
+
+
+@login_required
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """The landing page, open to every signed-in person; without a role it says whom to ask."""
+    return render(request, "frontend/home.html", {"tiles": nav_items(request.user, None)})
+
+
+@requires("view_customers")
+@require_GET
+def customer_search(request: HttpRequest) -> HttpResponse:
+    include_contact = user_can(request.user, "view_contact_details")
+    form = CustomerSearchForm(request.GET or None, include_contact=include_contact)
+    results = None
+    if form.is_valid():
+        query = form.cleaned_data["q"]
+        results = customer_selectors.customer_search(query=query, include_contact=include_contact)
+        # A bank id typed in full opens that customer at once.
+        exact = [r.customer for r in results if r.customer.external_id.lower() == query.lower()]
+        if len(exact) == 1:
+            return redirect("frontend:customer-360", external_id=exact[0].external_id)
+    return render(
+        request,
+        "frontend/customer_search.html",
+        {"form": form, "results": results, "include_contact": include_contact},
+    )
+
+
+@requires("view_customers")
+@require_GET
+def customer_360(request: HttpRequest, external_id: str) -> HttpResponse:
+    customer = customer_selectors.customer_get(external_id=external_id)
+    if customer is None:
+        raise Http404(f"No customer with bank id {external_id}")
+    data = customer_selectors.customer_360(
+        customer=customer,
+        show_contact=user_can(request.user, "view_contact_details"),
+        now=timezone.now(),
+        transaction_page=request.GET.get("page"),
+    )
+    charts = {
+        "balance": data.balance_trend.as_json(),
+        "spending": data.spending_chart.as_json(),
+        "score": data.credit_score_chart.as_json(),
+    }
+    return render(request, "frontend/customer_360.html", {"c": data, "customer": customer, "charts": charts})
+
+
+@requires("run_imports")
+@require_http_methods(["GET", "POST"])
+def import_files(request: HttpRequest) -> HttpResponse:
+    form = ImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        # Imported here: the importing services load pandas and pyarrow, which
+        # every other page can do without.
+        from customers.importing.services import import_start
+
+        try:
+            run = import_start(
+                uploaded=request.FILES.getlist("files"), dry_run=form.cleaned_data["dry_run"], actor=request.user
+            )
+        except ValidationError as exc:
+            for message in exc.messages:
+                form.add_error(None, message)
+        except ValueError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("frontend:task-run-detail", task_id=run.task_id)
+    return render(request, "frontend/import.html", {"form": form, "formats": FORMATS})
+
+
+@requires("view_tasks")
+@require_GET
+def task_run_list(request: HttpRequest) -> HttpResponse:
+    state = request.GET.get("state", "")
+    if state not in TaskRunState.values:
+        state = ""
+    page = selectors.task_run_page(page=request.GET.get("page"), state=state)
+    return render(
+        request,
+        "frontend/task_run_list.html",
+        {
+            "page": page,
+            "state": state,
+            "states": TaskRunState.choices,
+            "query": urlencode({"state": state} if state else {}),
+        },
+    )
+
+
+@requires("view_tasks")
+@require_GET
+def task_run_detail(request: HttpRequest, task_id: str) -> HttpResponse:
+    run = selectors.task_run_get(task_id=task_id)
+    if run is None:
+        raise Http404(f"No task run {task_id}")
+    return render(
+        request,
+        "frontend/task_run_detail.html",
+        {"run": run, "poll_url": reverse("task-run-detail", kwargs={"task_id": run.task_id})},
+    )
+
+
+@requires("view_audit")
+@require_GET
+def audit_list(request: HttpRequest) -> HttpResponse:
+    form = AuditFilterForm(request.GET or None)
+    filters: dict[str, Any] = {}
+    if form.is_valid():
+        filters = {k: v for k, v in form.cleaned_data.items() if v}
+    page = selectors.audit_event_page(page=request.GET.get("page"), **filters)
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "frontend/audit_list.html", {"form": form, "page": page, "query": query.urlencode()})

@@ -1,0 +1,67 @@
+"""Who may send events: channel tokens with the events scope, staff allowed to send events."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from core.services import api_client_create, api_client_revoke
+from customers.models import InboundEvent
+from tests.customers.events.conftest import URL, batch, consent_event
+
+pytestmark = pytest.mark.django_db
+
+
+def test_without_credentials_it_answers_401_with_a_challenge(bank):
+    response = APIClient().post(URL, batch(consent_event()), format="json")
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/problem+json"
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert not InboundEvent.objects.exists()
+
+
+def test_an_unknown_token_is_refused_with_401(bank):
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION="Bearer cx_not-a-real-token")
+    response = api.post(URL, batch(consent_event()), format="json")
+    assert response.status_code == 401
+    assert response.json()["detail"] == "Unknown or revoked API token."
+    assert not InboundEvent.objects.exists()
+
+
+def test_a_revoked_token_is_refused(mobile_app, bank):
+    api_client_revoke(client=mobile_app.client, actor=None)
+    assert mobile_app.api().post(URL, batch(consent_event()), format="json").status_code == 401
+
+
+def test_a_token_without_the_events_scope_is_refused_with_403(bank):
+    _, token = api_client_create(name="web-content", scopes=["content"], actor=None)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    response = api.post(URL, batch(consent_event()), format="json")
+    assert response.status_code == 403
+    assert "'events' scope" in response.json()["detail"]
+    assert not InboundEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("persona", "status"), [("bianca", 202), ("alice_admin", 202), ("carlos", 403), ("oscar", 403)]
+)
+def test_staff_need_a_role_allowed_to_send_events(request, api_as, bank, persona, status):
+    user = request.getfixturevalue(persona)
+    response = api_as(user).post(URL, batch(consent_event()), format="json")
+    assert response.status_code == status
+    assert InboundEvent.objects.exists() == (status == 202)
+
+
+def test_staff_using_a_session_must_send_the_csrf_token(bianca, bank):
+    api = APIClient(enforce_csrf_checks=True)
+    api.login(username="bianca", password="pw-bianca")
+    response = api.post(URL, batch(consent_event()), format="json")
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["detail"]
+    assert not InboundEvent.objects.exists()
+
+
+def test_only_post_is_allowed(mobile_app, bank):
+    assert mobile_app.api().get(URL).status_code == 405

@@ -1,0 +1,121 @@
+"""In a real browser: sign in, find a customer, and see the Customer 360 page with its charts drawn."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from core.models import TaskRun, TaskRunState
+
+# Playwright's sync API keeps an event loop in this thread, which trips Django's
+# async-safety check on every ORM call in the test; this module only.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(settings.BASE_DIR) / "test-results" / "frontend"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs Debian's Chromium at {CHROMIUM}"),
+]
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """Drive the system Chromium; nothing is downloaded (no ``playwright install``)."""
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS, "headless": True}
+
+
+CHART_DRAWN = """(id) => {
+    const canvas = document.getElementById(id);
+    const chart = canvas && window.Chart ? Chart.getChart(canvas) : null;
+    if (!chart) return null;
+    return {
+        points: chart.data.datasets.reduce((n, d) => n + d.data.filter((v) => v !== null).length, 0),
+        width: chart.chartArea.right - chart.chartArea.left,
+        height: chart.chartArea.bottom - chart.chartArea.top,
+    };
+}"""
+
+
+def test_a_compliance_officer_finds_a_customer_and_sees_the_charts(live_server, transactional_db, carlos, jane, page):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    foreign, problems = [], []
+    page.on("request", lambda r: None if r.url.startswith((live_server.url, "data:")) else foreign.append(r.url))
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+    # Given carlos signs in
+    page.goto(f"{live_server.url}/customers/")
+    assert "/login/" in page.url
+    page.fill("#id_username", "carlos")
+    page.fill("#id_password", "pw-carlos")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/customers/")
+    page.screenshot(path=SCREENSHOTS / "customer-search.png")
+
+    # When he searches by name and opens the customer
+    page.fill("input[name=q]", "Okafor")
+    page.press("input[name=q]", "Enter")
+    page.click("a:has-text('C000123')")
+    page.wait_for_url("**/customers/C000123/")
+
+    # Then the Customer 360 page shows her, and all three charts are drawn
+    assert page.locator("h1").inner_text().startswith("Jane Okafor")
+    assert page.locator("#holdings").get_by_text("C000123-CA").is_visible()
+    for canvas_id in ("balance-chart", "spending-chart", "score-chart"):
+        page.wait_for_function(
+            f"() => window.Chart && Chart.getChart(document.getElementById('{canvas_id}'))", timeout=10_000
+        )
+        drawn = page.evaluate(CHART_DRAWN, canvas_id)
+        assert drawn is not None, canvas_id
+        assert drawn["points"] > 0, canvas_id
+        assert drawn["width"] > 100, (canvas_id, drawn)
+        assert drawn["height"] > 50, (canvas_id, drawn)
+    page.screenshot(path=SCREENSHOTS / "customer-360.png", full_page=True)
+    assert foreign == []  # every asset from this server: works offline
+    assert problems == []
+
+
+def test_the_task_run_page_follows_the_run_until_it_finishes(live_server, transactional_db, bianca, task_run, page):
+    problems = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(f"{live_server.url}/login/")
+    page.fill("#id_username", "bianca")
+    page.fill("#id_password", "pw-bianca")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+
+    # Given the run page shows a quarter done
+    page.goto(f"{live_server.url}/tasks/run-1/")
+    assert page.locator("[data-field=percent]").inner_text() == "25%"
+
+    # When the worker reports progress, then finishes
+    TaskRun.objects.filter(pk=task_run.pk).update(done=120, message="transactions: row 120 of 160")
+    page.wait_for_function("() => document.querySelector('[data-field=percent]').textContent === '75%'", timeout=6_000)
+    TaskRun.objects.filter(pk=task_run.pk).update(
+        state=TaskRunState.SUCCESS, done=160, finished_at=timezone.now(), result={"rows": 160}
+    )
+
+    # Then the page shows it without a reload, and stops asking
+    page.wait_for_function("() => document.getElementById('task-run').dataset.state === 'success'", timeout=6_000)
+    assert page.locator("[data-field=state]").inner_text() == "Succeeded"
+    assert '"rows": 160' in page.locator("[data-field=result]").inner_text()
+    assert page.locator(".progress.done").count() == 1
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / "task-run.png")
+    assert problems == []
