@@ -20,7 +20,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 # Under pytest (which sets PYTEST_VERSION before any plugin loads) the defaults are
 # the test ones; an explicit variable still wins, so CI can point at PostgreSQL.
-if os.environ.get("PYTEST_VERSION"):
+TESTING = bool(os.environ.get("PYTEST_VERSION"))
+if TESTING:
     for _name, _value in {
         "SECRET_KEY": "test-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz-ABCDEFGH",
         "SECURE_SSL_REDIRECT": "false",
@@ -144,12 +145,15 @@ STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
+        # Tests and DEBUG read assets from the apps; production serves the hashed,
+        # compressed copies collectstatic writes.
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
-        if DEBUG
+        if DEBUG or TESTING
         else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
-WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_USE_FINDERS = DEBUG or TESTING
+WHITENOISE_AUTOREFRESH = DEBUG or TESTING
 MODEL_DIR = Path(env_str("MODEL_DIR", str(VAR_DIR / "models")))
 IMPORT_DIR = Path(env_str("IMPORT_DIR", str(VAR_DIR / "imports")))
 

@@ -140,7 +140,7 @@ class InteractionType(models.TextChoices):
 class ConsentChannel(models.TextChoices):
     EMAIL = "email"
     APP_PUSH = "app_push"
-    SMS = "sms"
+    SMS = "sms", "SMS"
     PHONE = "phone"
     WEB = "web"
     POST = "post"
@@ -162,7 +162,7 @@ class OfferChannel(models.TextChoices):
     APP_PUSH = "app_push"
     WEB = "web"
     CALL_CENTRE = "call_centre"
-    SMS = "sms"
+    SMS = "sms", "SMS"
     BRANCH = "branch"
     POST = "post"
 

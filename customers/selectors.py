@@ -21,6 +21,7 @@ from customers import choices
 from customers.models import (
     Account,
     AccountHolder,
+    Consent,
     ContactDetails,
     ContactHistory,
     CreditScore,
@@ -157,7 +158,7 @@ def customer_consents_current(*, customer: Customer, now: dt.datetime) -> list[C
     """The consent in force for every channel x purpose, recorded or not: the
     latest change with ``effective_at`` up to ``now`` wins (changes dated in the
     future are not in force yet)."""
-    latest: dict[tuple[str, str], object] = {}
+    latest: dict[tuple[str, str], Consent] = {}
     rows = customer.consents.filter(effective_at__lte=now).order_by("channel", "purpose", "effective_at")
     for row in rows:
         latest[(row.channel, row.purpose)] = row  # ascending order: the last one seen is the latest
@@ -171,9 +172,9 @@ def customer_consents_current(*, customer: Customer, now: dt.datetime) -> list[C
                     channel_label=channel.label,
                     purpose=purpose.value,
                     purpose_label=purpose.label,
-                    status=getattr(row, "status", ""),
-                    effective_at=getattr(row, "effective_at", None),
-                    source=getattr(row, "source", ""),
+                    status=row.status if row else "",
+                    effective_at=row.effective_at if row else None,
+                    source=row.source if row else "",
                 )
             )
     return cells

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from core.models import TaskRunState
 from core.permissions import user_can
 from customers import selectors as customer_selectors
+from customers.importing.errors import ImportFailed
 from customers.importing.formats import FORMATS
 from frontend import selectors
 from frontend.context_processors import nav_items
@@ -116,6 +117,12 @@ def import_files(request: HttpRequest) -> HttpResponse:
             run = import_start(
                 uploaded=request.FILES.getlist("files"), dry_run=form.cleaned_data["dry_run"], actor=request.user
             )
+        except ImportFailed as exc:
+            for error in exc.errors:
+                form.add_error(None, str(error))
+            hidden = sum(exc.counts.values()) - len(exc.errors)
+            if hidden > 0:
+                form.add_error(None, f"... and {hidden} more error(s) not shown.")
         except ValidationError as exc:
             for message in exc.messages:
                 form.add_error(None, message)

@@ -1,4 +1,7 @@
-"""In a real browser: sign in, find a customer, and see the Customer 360 page with its charts drawn."""
+"""In a real browser: sign in, find a customer, and see the Customer 360 page with its charts drawn.
+
+Screenshots go to pytest-playwright's output folder (``test-results/<test>/`` unless ``--output`` says otherwise).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,6 @@ import os
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 
 from core.models import TaskRun, TaskRunState
@@ -25,7 +27,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
-SCREENSHOTS = Path(settings.BASE_DIR) / "test-results" / "frontend"
 
 pytestmark = [
     pytest.mark.browser,
@@ -51,8 +52,9 @@ CHART_DRAWN = """(id) => {
 }"""
 
 
-def test_a_compliance_officer_finds_a_customer_and_sees_the_charts(live_server, transactional_db, carlos, jane, page):
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+def test_a_compliance_officer_finds_a_customer_and_sees_the_charts(
+    live_server, transactional_db, carlos, jane, page, output_path
+):
     foreign, problems = [], []
     page.on("request", lambda r: None if r.url.startswith((live_server.url, "data:")) else foreign.append(r.url))
     page.on("pageerror", lambda e: problems.append(str(e)))
@@ -66,7 +68,7 @@ def test_a_compliance_officer_finds_a_customer_and_sees_the_charts(live_server, 
     page.fill("#id_password", "pw-carlos")
     page.click("button[type=submit]")
     page.wait_for_url("**/customers/")
-    page.screenshot(path=SCREENSHOTS / "customer-search.png")
+    page.screenshot(path=Path(output_path) / "customer-search.png")
 
     # When he searches by name and opens the customer
     page.fill("input[name=q]", "Okafor")
@@ -86,12 +88,14 @@ def test_a_compliance_officer_finds_a_customer_and_sees_the_charts(live_server, 
         assert drawn["points"] > 0, canvas_id
         assert drawn["width"] > 100, (canvas_id, drawn)
         assert drawn["height"] > 50, (canvas_id, drawn)
-    page.screenshot(path=SCREENSHOTS / "customer-360.png", full_page=True)
+    page.screenshot(path=Path(output_path) / "customer-360.png", full_page=True)
     assert foreign == []  # every asset from this server: works offline
     assert problems == []
 
 
-def test_the_task_run_page_follows_the_run_until_it_finishes(live_server, transactional_db, bianca, task_run, page):
+def test_the_task_run_page_follows_the_run_until_it_finishes(
+    live_server, transactional_db, bianca, task_run, page, output_path
+):
     problems = []
     page.on("pageerror", lambda e: problems.append(str(e)))
     page.goto(f"{live_server.url}/login/")
@@ -116,6 +120,7 @@ def test_the_task_run_page_follows_the_run_until_it_finishes(live_server, transa
     assert page.locator("[data-field=state]").inner_text() == "Succeeded"
     assert '"rows": 160' in page.locator("[data-field=result]").inner_text()
     assert page.locator(".progress.done").count() == 1
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / "task-run.png")
+    assert page.locator("[data-field=pending_note]").is_hidden()
+    page.wait_for_timeout(500)  # let the progress bar's width transition finish before the screenshot
+    page.screenshot(path=Path(output_path) / "task-run.png")
     assert problems == []

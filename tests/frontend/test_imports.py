@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from core.models import TaskRun
+from customers.importing.errors import ImportFailed, RowError
 
 
 @pytest.fixture
@@ -23,6 +24,11 @@ def import_calls(monkeypatch, bianca):
 
     def import_start(*, uploaded, dry_run, actor):
         calls.append({"uploaded": uploaded, "dry_run": dry_run, "actor": actor})
+        if any(f.name == "customers_bad.csv" for f in uploaded):
+            errors = [
+                RowError(file="customers_bad.csv", line=3, column="birth_date", reason="not a date: '1985-13-01'")
+            ]
+            raise ImportFailed(errors, {"customers_bad.csv": 4})
         if any(f.name == "bad.csv" for f in uploaded):
             raise ValidationError("bad.csv: unknown file; expected one of customers, accounts, ...")
         return TaskRun.objects.create(task_id="import-1", name="customers.import_files", label="Import")
@@ -75,6 +81,15 @@ def test_the_services_refusal_is_shown_on_the_form(client_as, bianca, import_cal
     assert response.status_code == 200
     assert "bad.csv: unknown file" in response.content.decode()
     assert not TaskRun.objects.exists()
+
+
+def test_the_services_file_errors_are_listed_with_file_line_and_column(client_as, bianca, import_calls):
+    response = client_as(bianca).post(reverse("frontend:import"), {"files": [upload("customers_bad.csv")]})
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "customers_bad.csv, line 3, column birth_date: not a date: &#x27;1985-13-01&#x27;" in html
+    assert "and 3 more error(s) not shown" in html
 
 
 def test_no_file_no_import(client_as, bianca, import_calls):

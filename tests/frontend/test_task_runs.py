@@ -77,7 +77,7 @@ def test_a_finished_run_shows_its_result_and_error(client_as, bianca):
     html = client_as(bianca).get(reverse("frontend:task-run-detail", kwargs={"task_id": "run-3"})).content.decode()
 
     assert "customers.csv line 7, column birth_date: not a date" in html
-    assert "&#x27;rows&#x27;: 6" in html
+    assert "&quot;rows&quot;: 6" in html
     assert 'data-state="failure"' in html
 
 

@@ -13,8 +13,30 @@
     return el;
   }
 
+  function status(message) {
+    var el = root.querySelector("[data-field='poll_status']");
+    if (el) { el.textContent = message; }
+  }
+
+  // Same shape as the server's dates ("24 Nov 2026, 18:03:49"), and like them in UTC.
+  var dateFormat = { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit",
+    second: "2-digit", hour12: false, timeZone: "UTC" };
+
   function when(value) {
-    return value ? new Date(value).toLocaleString() : "";
+    return value ? new Date(value).toLocaleString("en-GB", dateFormat) : "";
+  }
+
+  // Mirrors the server's "seconds" template filter.
+  function duration(run) {
+    if (!run.started_at) { return ""; }
+    var end = run.finished_at ? new Date(run.finished_at) : new Date();
+    var value = (end - new Date(run.started_at)) / 1000;
+    if (value < 10) { return value.toFixed(1) + " s"; }
+    var total = Math.round(value);
+    if (total < 60) { return total + " s"; }
+    var minutes = Math.floor(total / 60);
+    if (minutes < 60) { return minutes + " min " + (total % 60) + " s"; }
+    return Math.floor(minutes / 60) + " h " + (minutes % 60) + " min";
   }
 
   function render(run) {
@@ -27,6 +49,9 @@
     text("started_at", when(run.started_at));
     text("finished_at", when(run.finished_at));
     text("attempts", run.attempts);
+    text("duration", duration(run));
+    var pending = root.querySelector("[data-field='pending_note']");
+    if (pending) { pending.hidden = finished.indexOf(run.state) >= 0 || !!run.error || run.result !== null; }
     var bar = root.querySelector(".progress");
     if (bar) {
       bar.classList.toggle("indeterminate", run.percent === null && finished.indexOf(run.state) < 0);
@@ -48,15 +73,22 @@
   function poll() {
     fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
       .then(function (response) {
+        if (response.status >= 400 && response.status < 500) {
+          // Signed out, or the run is gone: asking again will not help.
+          status("Stopped updating (HTTP " + response.status + "); reload the page.");
+          return null;
+        }
         if (!response.ok) { throw new Error("HTTP " + response.status); }
         return response.json();
       })
       .then(function (run) {
+        if (run === null) { return; }
+        status("");
         render(run);
         if (finished.indexOf(run.state) < 0) { window.setTimeout(poll, 2000); }
       })
       .catch(function () {
-        text("poll_status", "Lost contact with the server; retrying.");
+        status("Lost contact with the server; retrying.");
         window.setTimeout(poll, 2000);
       });
   }

@@ -1,0 +1,312 @@
+"""Load public banking data sets through the import format (docs/public-datasets.md).
+
+UCI Bank Marketing (Moro, Cortez & Rita, 2014; CC BY 4.0): each row of
+``bank-additional-full.csv`` is one telephone contact of a term-deposit
+campaign and its outcome. Each becomes a synthetic customer, its mortgage and
+personal-loan holdings, one campaign-history row, and the month's economic
+indicators. The call's ``duration`` is known only after the call and would leak
+the outcome into any model: it is read past and stored nowhere.
+
+The file has month and weekday but no year. Its rows run in date order from
+May 2008 to November 2010, so the year is derived from the row order (see
+``bank_marketing_contact_dates``).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BANK_MARKETING = "bank-marketing"
+DATASETS: tuple[str, ...] = (BANK_MARKETING,)
+
+BANK_MARKETING_FIRST_YEAR = 2008
+MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
+# The columns we read. ``duration`` is in the file but deliberately not here.
+BANK_MARKETING_COLUMNS = (
+    "age", "job", "marital", "default", "housing", "loan", "contact", "month", "day_of_week", "emp.var.rate",
+    "cons.price.idx", "cons.conf.idx", "euribor3m", "nr.employed", "y",
+)
+INDICATORS = {
+    "emp.var.rate": "emp_var_rate",
+    "cons.price.idx": "cons_price_idx",
+    "cons.conf.idx": "cons_conf_idx",
+    "euribor3m": "euribor3m",
+    "nr.employed": "nr_employed",
+}
+EMPLOYMENT_OF_JOB = {
+    "admin.": "employed",
+    "blue-collar": "employed",
+    "housemaid": "employed",
+    "management": "employed",
+    "services": "employed",
+    "technician": "employed",
+    "entrepreneur": "self_employed",
+    "self-employed": "self_employed",
+    "retired": "retired",
+    "student": "student",
+    "unemployed": "unemployed",
+    "unknown": "unknown",
+}
+MARITAL = {"married": "married", "single": "single", "divorced": "divorced", "unknown": "unknown"}
+YES_NO_UNKNOWN = ("yes", "no", "unknown")
+RISK_OF_DEFAULT = {"yes": "high", "no": "low", "unknown": ""}
+CONTACT_CHANNEL = {"cellular": "call_centre", "telephone": "call_centre"}
+CURRENCY = "EUR"
+# Product codes carry a prefix so loading the data set never rewrites a bank's own products.
+TERM_DEPOSIT = "UCI_TERM_DEPOSIT"
+MORTGAGE = "UCI_MORTGAGE"
+PERSONAL_LOAN = "UCI_PERSONAL_LOAN"
+PRODUCTS = (
+    # code, name, family, value, is_credit
+    (TERM_DEPOSIT, "Term deposit (UCI Bank Marketing)", "deposit", "100.00", "false"),
+    (MORTGAGE, "Housing loan (UCI Bank Marketing)", "mortgage", "0.00", "true"),
+    (PERSONAL_LOAN, "Personal loan (UCI Bank Marketing)", "loan", "0.00", "true"),
+)
+CUSTOMER_PREFIX = "UCIBM"
+OFFER_HOUR = 12  # the data has no time of day; contacts are put at noon, bank time
+
+
+class PublicDatasetError(ValueError):
+    """The source file is not what the data set's documentation describes."""
+
+
+@dataclass
+class ConversionSummary:
+    out_dir: Path
+    rows: dict[str, int]
+    first_contact: dt.date | None
+    last_contact: dt.date | None
+
+    @property
+    def paths(self) -> list[Path]:
+        return [self.out_dir / f"{name}.csv" for name in self.rows]
+
+
+def _first_weekday(year: int, month: int, weekday: int) -> dt.date:
+    """The first ``weekday`` (0 = Monday) of the month."""
+    first = dt.date(year, month, 1)
+    return first + dt.timedelta(days=(weekday - first.weekday()) % 7)
+
+
+def _in_week(anchor: dt.date, week: int, weekday: int) -> dt.date:
+    """The ``weekday`` of the ``week``-th week after the one holding ``anchor``, kept in anchor's month."""
+    day = anchor - dt.timedelta(days=anchor.weekday()) + dt.timedelta(days=7 * week + weekday)
+    while day.month != anchor.month:
+        day -= dt.timedelta(days=7)
+    return day
+
+
+def bank_marketing_contact_dates(
+    months_and_weekdays: Iterable[tuple[str, str]], *, first_year: int = BANK_MARKETING_FIRST_YEAR
+) -> list[dt.date]:
+    """A date for each contact, from its month and weekday and the order of the rows.
+
+    1. The first row is in ``first_year``; a new year starts whenever the month
+       goes back (``dec`` then ``mar``), since the rows are in date order.
+    2. A month's first row falls on the first such weekday of the month.
+    3. Within the month, the weekdays go mon..fri and start again; each restart
+       is the next calendar week.
+    4. The date is that weekday in that week, moved back a week at a time while
+       it falls after the month's end.
+    """
+    dates: list[dt.date] = []
+    year = first_year
+    previous_month = previous_weekday = -1
+    week = 0
+    anchor = dt.date(first_year, 1, 1)
+    for line, (month_name, weekday_name) in enumerate(months_and_weekdays, start=2):
+        try:
+            month = MONTHS.index(month_name) + 1
+        except ValueError:
+            raise PublicDatasetError(f"line {line}, column month: {month_name!r} is not one of {MONTHS}") from None
+        try:
+            weekday = WEEKDAYS.index(weekday_name)
+        except ValueError:
+            raise PublicDatasetError(
+                f"line {line}, column day_of_week: {weekday_name!r} is not one of {WEEKDAYS}"
+            ) from None
+        if previous_month != -1 and month < previous_month:
+            year += 1
+        if month != previous_month:
+            week = 0
+            anchor = _first_weekday(year, month, weekday)
+        elif weekday < previous_weekday:
+            week += 1
+        dates.append(_in_week(anchor, week, weekday))
+        previous_month, previous_weekday = month, weekday
+    return dates
+
+
+def _birth_date(contact: dt.date, age: int) -> dt.date:
+    """Born ``age`` years and about half a year before the contact, so the age at the contact is ``age``."""
+    year = contact.year - age
+    anniversary = contact.replace(year=year) if not (contact.month == 2 and contact.day == 29) else dt.date(year, 2, 28)
+    return anniversary - dt.timedelta(days=182)
+
+
+def _read_bank_marketing(source: Path, limit: int | None) -> list[dict[str, str]]:
+    try:
+        handle = source.open(newline="", encoding="utf-8")
+    except OSError as exc:
+        raise PublicDatasetError(f"{source}: cannot be read ({exc.strerror})") from exc
+    with handle:
+        reader = csv.reader(handle, delimiter=";")
+        header = next(reader, None)
+        if header is None:
+            raise PublicDatasetError(f"{source}: the file is empty")
+        missing = [c for c in BANK_MARKETING_COLUMNS if c not in header]
+        if missing:
+            raise PublicDatasetError(
+                f"{source}, line 1: missing column(s) {', '.join(missing)}; expected the ';'-separated "
+                "bank-additional-full.csv of UCI Bank Marketing"
+            )
+        index = {c: header.index(c) for c in BANK_MARKETING_COLUMNS}
+        rows = []
+        for line, values in enumerate(reader, start=2):
+            if limit is not None and len(rows) >= limit:
+                break
+            if len(values) != len(header):
+                raise PublicDatasetError(f"{source}, line {line}: {len(values)} fields, expected {len(header)}")
+            rows.append({c: values[i] for c, i in index.items()} | {"_line": str(line)})
+    if not rows:
+        raise PublicDatasetError(f"{source}: no data rows")
+    return rows
+
+
+def _check(source: Path, row: dict[str, str], column: str, allowed: Iterable[str]) -> str:
+    value = row[column]
+    if value not in allowed:
+        raise PublicDatasetError(f"{source}, line {row['_line']}, column {column}: unexpected value {value!r}")
+    return value
+
+
+def _number(source: Path, row: dict[str, str], column: str) -> float:
+    try:
+        return float(row[column])
+    except ValueError:
+        raise PublicDatasetError(
+            f"{source}, line {row['_line']}, column {column}: {row[column]!r} is not a number"
+        ) from None
+
+
+def _write(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]) -> int:
+    count = 0
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow(row)
+            count += 1
+    return count
+
+
+def bank_marketing_convert(*, source: Path, out_dir: Path, limit: int | None = None) -> ConversionSummary:
+    """Write UCI Bank Marketing rows as import-format CSVs (products, customers, accounts,
+    market_data, campaign_history) into ``out_dir``; ``limit`` keeps the first rows only.
+
+    Every value is checked first, so a bad file writes nothing.
+    """
+    rows = _read_bank_marketing(source, limit)
+    dates = bank_marketing_contact_dates((r["month"], r["day_of_week"]) for r in rows)
+    width = max(6, len(str(len(rows))))
+    customers, accounts, offers = [], [], []
+    indicators: dict[dt.date, dict[str, str]] = {}
+    for number, (row, contact) in enumerate(zip(rows, dates, strict=True), start=1):
+        try:
+            age = int(row["age"])
+        except ValueError:
+            raise PublicDatasetError(f"{source}, line {row['_line']}, column age: {row['age']!r} is not a whole "
+                                     "number") from None
+        if not 16 <= age <= 110:
+            raise PublicDatasetError(f"{source}, line {row['_line']}, column age: {age} is out of range")
+        job = _check(source, row, "job", EMPLOYMENT_OF_JOB)
+        marital = _check(source, row, "marital", MARITAL)
+        default = _check(source, row, "default", YES_NO_UNKNOWN)
+        housing = _check(source, row, "housing", YES_NO_UNKNOWN)
+        loan = _check(source, row, "loan", YES_NO_UNKNOWN)
+        channel = CONTACT_CHANNEL[_check(source, row, "contact", CONTACT_CHANNEL)]
+        outcome = "accepted" if _check(source, row, "y", ("yes", "no")) == "yes" else "rejected"
+        month_start = contact.replace(day=1)
+        for column in INDICATORS:
+            _number(source, row, column)
+        # The month's value is the one on its first contact, dated the 1st: every contact of the
+        # month sees it, as every row of the source does.
+        indicators.setdefault(month_start, {k: row[c] for c, k in INDICATORS.items()})
+        customer_id = f"{CUSTOMER_PREFIX}{number:0{width}d}"
+        customers.append((
+            customer_id, _birth_date(contact, age).isoformat(), "U", MARITAL[marital], "", EMPLOYMENT_OF_JOB[job],
+            "", "", month_start.isoformat(), "verified", "", "clear", RISK_OF_DEFAULT[default], "false", "false",
+            month_start.isoformat(),
+        ))
+        for held, product, suffix in ((housing, MORTGAGE, "M"), (loan, PERSONAL_LOAN, "L")):
+            if held == "yes":
+                accounts.append((f"{customer_id}{suffix}", customer_id, product, month_start.isoformat(), "",
+                                 "open", CURRENCY, ""))
+        offered = dt.datetime.combine(contact, dt.time(OFFER_HOUR)).isoformat()
+        offers.append((
+            f"{customer_id}O", customer_id, f"UCIBM_{contact:%Y%m}", TERM_DEPOSIT, channel, offered, outcome,
+            offered, "",
+        ))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    counts = {
+        "products": _write(
+            out_dir / "products.csv",
+            ("product_code", "name", "family", "tier", "complementary_codes", "value", "currency", "is_credit",
+             "min_age", "retired_on"),
+            ((code, name, family, "1", "", value, CURRENCY, credit, "18", "") for code, name, family, value, credit in
+             PRODUCTS),
+        ),
+        "customers": _write(
+            out_dir / "customers.csv",
+            ("customer_id", "birth_date", "gender", "marital_status", "region", "employment_type", "income",
+             "income_currency", "customer_since", "kyc_status", "kyc_date", "sanctions_status", "risk_rating",
+             "do_not_contact", "vulnerable", "effective_date"),
+            customers,
+        ),
+        "accounts": _write(
+            out_dir / "accounts.csv",
+            ("account_id", "customer_id", "product_code", "opened_on", "closed_on", "status", "currency",
+             "joint_holder_ids"),
+            accounts,
+        ),
+        "market_data": _write(
+            out_dir / "market_data.csv",
+            ("date", "kind", "name", "value"),
+            ((month.isoformat(), "indicator", name, value) for month, values in sorted(indicators.items())
+             for name, value in values.items()),
+        ),
+        "campaign_history": _write(
+            out_dir / "campaign_history.csv",
+            ("offer_id", "customer_id", "campaign_code", "product_code", "channel", "offered_at", "outcome",
+             "responded_at", "revenue"),
+            offers,
+        ),
+    }
+    return ConversionSummary(out_dir=out_dir, rows=counts, first_contact=dates[0], last_contact=dates[-1])
+
+
+def public_dataset_import(
+    *,
+    name: str,
+    source: Path,
+    limit: int | None = None,
+    now: dt.datetime | None = None,
+    progress: Callable[..., Any] | None = None,
+) -> tuple[ConversionSummary, Any]:
+    """Convert a public data set to import files in a temporary folder and load them with the
+    bulk importer (all or nothing); return the conversion summary and the importer's report."""
+    from customers.importing.services import import_files
+
+    if name != BANK_MARKETING:
+        raise PublicDatasetError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}")
+    with tempfile.TemporaryDirectory(prefix="crossell-public-") as folder:
+        summary = bank_marketing_convert(source=source, out_dir=Path(folder), limit=limit)
+        report = import_files(paths=summary.paths, dry_run=False, progress=progress, now=now)
+    return summary, report
