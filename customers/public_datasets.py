@@ -30,8 +30,21 @@ MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
 # The columns we read. ``duration`` is in the file but deliberately not here.
 BANK_MARKETING_COLUMNS = (
-    "age", "job", "marital", "default", "housing", "loan", "contact", "month", "day_of_week", "emp.var.rate",
-    "cons.price.idx", "cons.conf.idx", "euribor3m", "nr.employed", "y",
+    "age",
+    "job",
+    "marital",
+    "default",
+    "housing",
+    "loan",
+    "contact",
+    "month",
+    "day_of_week",
+    "emp.var.rate",
+    "cons.price.idx",
+    "cons.conf.idx",
+    "euribor3m",
+    "nr.employed",
+    "y",
 )
 INDICATORS = {
     "emp.var.rate": "emp_var_rate",
@@ -222,8 +235,9 @@ def bank_marketing_convert(*, source: Path, out_dir: Path, limit: int | None = N
         try:
             age = int(row["age"])
         except ValueError:
-            raise PublicDatasetError(f"{source}, line {row['_line']}, column age: {row['age']!r} is not a whole "
-                                     "number") from None
+            raise PublicDatasetError(
+                f"{source}, line {row['_line']}, column age: {row['age']!r} is not a whole number"
+            ) from None
         if not 16 <= age <= 110:
             raise PublicDatasetError(f"{source}, line {row['_line']}, column age: {age} is out of range")
         job = _check(source, row, "job", EMPLOYMENT_OF_JOB)
@@ -240,52 +254,124 @@ def bank_marketing_convert(*, source: Path, out_dir: Path, limit: int | None = N
         # month sees it, as every row of the source does.
         indicators.setdefault(month_start, {k: row[c] for c, k in INDICATORS.items()})
         customer_id = f"{CUSTOMER_PREFIX}{number:0{width}d}"
-        customers.append((
-            customer_id, _birth_date(contact, age).isoformat(), "U", MARITAL[marital], "", EMPLOYMENT_OF_JOB[job],
-            "", "", month_start.isoformat(), "verified", "", "clear", RISK_OF_DEFAULT[default], "false", "false",
-            month_start.isoformat(),
-        ))
+        customers.append(
+            (
+                customer_id,
+                _birth_date(contact, age).isoformat(),
+                "U",
+                MARITAL[marital],
+                "",
+                EMPLOYMENT_OF_JOB[job],
+                "",
+                "",
+                month_start.isoformat(),
+                "verified",
+                "",
+                "clear",
+                RISK_OF_DEFAULT[default],
+                "false",
+                "false",
+                month_start.isoformat(),
+            )
+        )
         for held, product, suffix in ((housing, MORTGAGE, "M"), (loan, PERSONAL_LOAN, "L")):
             if held == "yes":
-                accounts.append((f"{customer_id}{suffix}", customer_id, product, month_start.isoformat(), "",
-                                 "open", CURRENCY, ""))
+                accounts.append(
+                    (f"{customer_id}{suffix}", customer_id, product, month_start.isoformat(), "", "open", CURRENCY, "")
+                )
         offered = dt.datetime.combine(contact, dt.time(OFFER_HOUR)).isoformat()
-        offers.append((
-            f"{customer_id}O", customer_id, f"UCIBM_{contact:%Y%m}", TERM_DEPOSIT, channel, offered, outcome,
-            offered, "",
-        ))
+        offers.append(
+            (
+                f"{customer_id}O",
+                customer_id,
+                f"UCIBM_{contact:%Y%m}",
+                TERM_DEPOSIT,
+                channel,
+                offered,
+                outcome,
+                offered,
+                "",
+            )
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     counts = {
         "products": _write(
             out_dir / "products.csv",
-            ("product_code", "name", "family", "tier", "complementary_codes", "value", "currency", "is_credit",
-             "min_age", "retired_on"),
-            ((code, name, family, "1", "", value, CURRENCY, credit, "18", "") for code, name, family, value, credit in
-             PRODUCTS),
+            (
+                "product_code",
+                "name",
+                "family",
+                "tier",
+                "complementary_codes",
+                "value",
+                "currency",
+                "is_credit",
+                "min_age",
+                "retired_on",
+            ),
+            (
+                (code, name, family, "1", "", value, CURRENCY, credit, "18", "")
+                for code, name, family, value, credit in PRODUCTS
+            ),
         ),
         "customers": _write(
             out_dir / "customers.csv",
-            ("customer_id", "birth_date", "gender", "marital_status", "region", "employment_type", "income",
-             "income_currency", "customer_since", "kyc_status", "kyc_date", "sanctions_status", "risk_rating",
-             "do_not_contact", "vulnerable", "effective_date"),
+            (
+                "customer_id",
+                "birth_date",
+                "gender",
+                "marital_status",
+                "region",
+                "employment_type",
+                "income",
+                "income_currency",
+                "customer_since",
+                "kyc_status",
+                "kyc_date",
+                "sanctions_status",
+                "risk_rating",
+                "do_not_contact",
+                "vulnerable",
+                "effective_date",
+            ),
             customers,
         ),
         "accounts": _write(
             out_dir / "accounts.csv",
-            ("account_id", "customer_id", "product_code", "opened_on", "closed_on", "status", "currency",
-             "joint_holder_ids"),
+            (
+                "account_id",
+                "customer_id",
+                "product_code",
+                "opened_on",
+                "closed_on",
+                "status",
+                "currency",
+                "joint_holder_ids",
+            ),
             accounts,
         ),
         "market_data": _write(
             out_dir / "market_data.csv",
             ("date", "kind", "name", "value"),
-            ((month.isoformat(), "indicator", name, value) for month, values in sorted(indicators.items())
-             for name, value in values.items()),
+            (
+                (month.isoformat(), "indicator", name, value)
+                for month, values in sorted(indicators.items())
+                for name, value in values.items()
+            ),
         ),
         "campaign_history": _write(
             out_dir / "campaign_history.csv",
-            ("offer_id", "customer_id", "campaign_code", "product_code", "channel", "offered_at", "outcome",
-             "responded_at", "revenue"),
+            (
+                "offer_id",
+                "customer_id",
+                "campaign_code",
+                "product_code",
+                "channel",
+                "offered_at",
+                "outcome",
+                "responded_at",
+                "revenue",
+            ),
             offers,
         ),
     }

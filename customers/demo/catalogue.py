@@ -26,20 +26,24 @@ class DemoProduct:
 
 
 PRODUCTS: tuple[DemoProduct, ...] = (
-    DemoProduct("CURRENT", "Everyday current account", "current_account", 1, ("SAVINGS",), "60.00", False, 16,
-                True, False),
+    DemoProduct(
+        "CURRENT", "Everyday current account", "current_account", 1, ("SAVINGS",), "60.00", False, 16, True, False
+    ),
     DemoProduct("SAVINGS", "Instant access savings", "savings", 1, ("CURRENT",), "40.00", False, 16, True, True),
     DemoProduct("CC_CLASSIC", "Classic credit card", "card", 1, ("TRAVEL_INS",), "120.00", True, 18, True, False),
-    DemoProduct("CC_PREMIUM", "Premium credit card", "card", 2, ("TRAVEL_INS", "INVEST_FUND"), "320.00", True, 21,
-                True, False),
+    DemoProduct(
+        "CC_PREMIUM", "Premium credit card", "card", 2, ("TRAVEL_INS", "INVEST_FUND"), "320.00", True, 21, True, False
+    ),
     DemoProduct("PERSONAL_LOAN", "Personal loan", "loan", 1, (), "450.00", True, 18, True, True),
     DemoProduct("MORTGAGE", "Home mortgage", "mortgage", 1, ("HOME_INS",), "2400.00", True, 21, True, True),
-    DemoProduct("INVEST_FUND", "Global investment fund", "investment", 1, ("PENSION",), "300.00", False, 18, True,
-                True),
+    DemoProduct(
+        "INVEST_FUND", "Global investment fund", "investment", 1, ("PENSION",), "300.00", False, 18, True, True
+    ),
     DemoProduct("PENSION", "Personal pension", "pension", 1, ("INVEST_FUND",), "500.00", False, 18, True, True),
     DemoProduct("HOME_INS", "Home insurance", "insurance", 1, ("MORTGAGE",), "150.00", False, 18, False, True),
-    DemoProduct("TRAVEL_INS", "Annual travel insurance", "insurance", 1, ("CC_PREMIUM",), "60.00", False, 18,
-                False, False),
+    DemoProduct(
+        "TRAVEL_INS", "Annual travel insurance", "insurance", 1, ("CC_PREMIUM",), "60.00", False, 18, False, False
+    ),
 )
 PRODUCT_CODES: tuple[str, ...] = tuple(p.code for p in PRODUCTS)
 P = {code: i for i, code in enumerate(PRODUCT_CODES)}
@@ -124,8 +128,18 @@ EVENT_LIFT = {
 
 # Spending categories drawn for everyday card and cash transactions, per persona.
 SPEND_CATEGORIES = (
-    "groceries", "dining", "transport", "fuel", "shopping", "entertainment", "health", "education", "cash",
-    "gambling", "transfer_out", "other",
+    "groceries",
+    "dining",
+    "transport",
+    "fuel",
+    "shopping",
+    "entertainment",
+    "health",
+    "education",
+    "cash",
+    "gambling",
+    "transfer_out",
+    "other",
 )
 PERSONA_SPEND = (
     (0.22, 0.18, 0.14, 0.00, 0.14, 0.12, 0.02, 0.06, 0.06, 0.01, 0.03, 0.02),
@@ -137,22 +151,91 @@ PERSONA_SPEND = (
 )
 # Median amount in the base currency and lognormal spread, per spending category.
 SPEND_AMOUNT = {
-    "groceries": (35, 0.6), "dining": (24, 0.5), "transport": (9, 0.6), "fuel": (55, 0.3), "shopping": (40, 0.8),
-    "entertainment": (20, 0.6), "health": (30, 0.7), "education": (60, 0.8), "cash": (50, 0.5),
-    "gambling": (25, 0.9), "transfer_out": (80, 0.9), "other": (25, 0.8), "travel": (180, 0.8),
-    "childcare": (320, 0.3), "utilities": (70, 0.3), "insurance": (30, 0.3), "fees": (15, 0.4),
+    "groceries": (35, 0.6),
+    "dining": (24, 0.5),
+    "transport": (9, 0.6),
+    "fuel": (55, 0.3),
+    "shopping": (40, 0.8),
+    "entertainment": (20, 0.6),
+    "health": (30, 0.7),
+    "education": (60, 0.8),
+    "cash": (50, 0.5),
+    "gambling": (25, 0.9),
+    "transfer_out": (80, 0.9),
+    "other": (25, 0.8),
+    "travel": (180, 0.8),
+    "childcare": (320, 0.3),
+    "utilities": (70, 0.3),
+    "insurance": (30, 0.3),
+    "fees": (15, 0.4),
 }
 MCC = {
-    "groceries": "5411", "dining": "5812", "transport": "4111", "fuel": "5541", "shopping": "5311",
-    "entertainment": "7832", "health": "8011", "education": "8220", "cash": "6011", "gambling": "7995",
-    "travel": "4511", "childcare": "8351", "utilities": "4900", "insurance": "6300", "fees": "",
-    "transfer_out": "", "other": "5999",
+    "groceries": "5411",
+    "dining": "5812",
+    "transport": "4111",
+    "fuel": "5541",
+    "shopping": "5311",
+    "entertainment": "7832",
+    "health": "8011",
+    "education": "8220",
+    "cash": "6011",
+    "gambling": "7995",
+    "travel": "4511",
+    "childcare": "8351",
+    "utilities": "4900",
+    "insurance": "6300",
+    "fees": "",
+    "transfer_out": "",
+    "other": "5999",
 }
 FIRST_NAMES = (
-    "Ana", "Ben", "Carla", "David", "Elena", "Farid", "Grace", "Hugo", "Ines", "Jonas", "Kate", "Luis", "Maya",
-    "Nikos", "Olga", "Pedro", "Quinn", "Rosa", "Sami", "Tara", "Umar", "Vera", "Wen", "Yusuf", "Zoe",
+    "Ana",
+    "Ben",
+    "Carla",
+    "David",
+    "Elena",
+    "Farid",
+    "Grace",
+    "Hugo",
+    "Ines",
+    "Jonas",
+    "Kate",
+    "Luis",
+    "Maya",
+    "Nikos",
+    "Olga",
+    "Pedro",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Tara",
+    "Umar",
+    "Vera",
+    "Wen",
+    "Yusuf",
+    "Zoe",
 )
 LAST_NAMES = (
-    "Silva", "Smith", "Costa", "Jones", "Novak", "Garcia", "Murphy", "Rossi", "Khan", "Berg", "Dubois", "Evans",
-    "Fischer", "Horvat", "Ibrahim", "Kowalski", "Lopes", "Meyer", "Nielsen", "Okafor", "Patel", "Santos",
+    "Silva",
+    "Smith",
+    "Costa",
+    "Jones",
+    "Novak",
+    "Garcia",
+    "Murphy",
+    "Rossi",
+    "Khan",
+    "Berg",
+    "Dubois",
+    "Evans",
+    "Fischer",
+    "Horvat",
+    "Ibrahim",
+    "Kowalski",
+    "Lopes",
+    "Meyer",
+    "Nielsen",
+    "Okafor",
+    "Patel",
+    "Santos",
 )

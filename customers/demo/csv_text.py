@@ -26,8 +26,10 @@ _TIMES_OF_DAY = np.array(
 def _fixed_width(fields: list[tuple[str, np.ndarray | bytes]], rows: int) -> pa.Array:
     """A string column whose every value is the concatenation of the given byte-string fields."""
     dtype = np.dtype(
-        [(f"f{i}", value.dtype if isinstance(value, np.ndarray) else f"S{len(value)}") for i, (_, value) in
-         enumerate(fields)]
+        [
+            (f"f{i}", value.dtype if isinstance(value, np.ndarray) else f"S{len(value)}")
+            for i, (_, value) in enumerate(fields)
+        ]
     )
     out = np.empty(rows, dtype=dtype)
     for i, (_, value) in enumerate(fields):

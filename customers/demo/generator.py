@@ -27,8 +27,10 @@ import datetime as dt
 import os
 import time
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -50,8 +52,15 @@ MARKETING_GRANT_RATE = (0.92, 0.70, 0.60, 0.50, 0.40)
 TRANSACTION_CHANNELS = ("card_present", "card_online", "atm", "transfer", "direct_debit", "standing_order")
 CARD_PRESENT, CARD_ONLINE, ATM, TRANSFER, DIRECT_DEBIT, STANDING_ORDER = range(6)
 INTERACTION_TYPES = (
-    "login", "product_page_view", "calculator_use", "application_started", "service_call", "complaint", "survey",
-    "email_open", "email_click",
+    "login",
+    "product_page_view",
+    "calculator_use",
+    "application_started",
+    "service_call",
+    "complaint",
+    "survey",
+    "email_open",
+    "email_click",
 )
 INTERACTION_CHANNELS = ("web", "app", "call_centre", "branch", "email")
 
@@ -138,11 +147,10 @@ class _Clock:
             return local
         first, last = int(local.min()) // 3600, int(local.max()) // 3600
         # One offset per local hour; a day's worth of hours per distinct offset is cheap.
-        epoch = dt.datetime(1970, 1, 1)
+        epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)  # wall-clock hours, re-labelled below
         hours = range(first, last + 1)
         offsets = np.array(
-            [int((epoch + dt.timedelta(hours=h)).replace(tzinfo=self.zone).utcoffset().total_seconds()) for h in
-             hours],
+            [int((epoch + dt.timedelta(hours=h)).replace(tzinfo=self.zone).utcoffset().total_seconds()) for h in hours],
             dtype=np.int64,
         )
         return local - offsets[local // 3600 - first]
@@ -263,6 +271,8 @@ class _Bank:
         self.open_day = np.where(taken, day, self.open_day)
         self.organic = np.where(taken, day, NEVER)
         self._card_rules()
+        # A classic card drawn after a premium one is never taken up: not organic either.
+        self.organic = np.where(self.organic == self.open_day, self.organic, NEVER)
 
     def _card_rules(self) -> None:
         """One card at a time: a premium card taken up replaces the classic one (an upgrade)."""
@@ -288,8 +298,11 @@ class _Bank:
         when = self.start + (rng.random(n) * window).astype(np.int64)
         rows = withdraw & self.marketing_granted[np.arange(n), channel]
         self.marketing_withdrawn[rows, channel[rows]] = np.maximum(when[rows], self.since[rows] + 1)
-        self.any_withdrawn = np.where(rng.random(n) < 0.015, np.maximum(self.start + (rng.random(n) * window).astype(
-            np.int64), self.since + 1), NEVER)
+        self.any_withdrawn = np.where(
+            rng.random(n) < 0.015,
+            np.maximum(self.start + (rng.random(n) * window).astype(np.int64), self.since + 1),
+            NEVER,
+        )
         self.profiling_withdrawn = np.where(
             self.profiling_granted & (rng.random(n) < 0.03),
             np.maximum(self.start + (rng.random(n) * window).astype(np.int64), self.since + 1),
@@ -317,7 +330,7 @@ class _Bank:
         views[np.arange(M)[None, :] < (np.searchsorted(self.month_start, self.since, side="right") - 1)[:, None]] = 0
         cm = np.repeat(np.arange(n * M), views.ravel())
         cust, month = cm // M, cm % M
-        weights = self.hazard[cust, :, month] + 0.004
+        weights = self.hazard[cust, :, month] + 0.002
         weights[:, cat.P["CURRENT"]] = 0.0
         cumulative = np.cumsum(weights, axis=1)
         u = rng.random(cust.size) * cumulative[:, -1]
@@ -326,42 +339,58 @@ class _Bank:
         day = np.maximum(day, self.since[cust])
         seconds = day * DAY + rng.integers(7 * 3600, 23 * 3600, cust.size)
         self._add(cust, seconds, rng.integers(0, 2, cust.size), 1, product)
-        self.views_for_offers = (cust, product, day)
 
     def _research_before(self, c: np.ndarray, p: np.ndarray, day: np.ndarray, share: float = 0.78) -> None:
         rng = self.rng
+        # Nobody researches before becoming a customer: the morning they joined at the earliest.
+        floor = self.since * DAY + 7 * 3600
         researched = rng.random(c.size) < share
         count = np.where(researched, 1 + rng.poisson(1.2, c.size), 0)
         rows = np.repeat(np.arange(c.size), count)
         before = rng.uniform(0.3, 30, rows.size)
         seconds = day[rows] * DAY + rng.integers(7 * 3600, 23 * 3600, rows.size) - (before * DAY).astype(np.int64)
-        self._add(c[rows], seconds, rng.integers(0, 2, rows.size), 1, p[rows])
+        self._add(c[rows], np.maximum(seconds, floor[c[rows]]), rng.integers(0, 2, rows.size), 1, p[rows])
         calc_product = np.array([prod.researched for prod in cat.PRODUCTS])[p]
         calc = researched & calc_product & (rng.random(c.size) < 0.6)
-        seconds = day[calc] * DAY + rng.integers(7 * 3600, 23 * 3600, int(calc.sum())) - (
-            rng.uniform(0.2, 14, int(calc.sum())) * DAY).astype(np.int64)
-        self._add(c[calc], seconds, rng.integers(0, 2, seconds.size), 2, p[calc])
+        seconds = (
+            day[calc] * DAY
+            + rng.integers(7 * 3600, 23 * 3600, int(calc.sum()))
+            - (rng.uniform(0.2, 14, int(calc.sum())) * DAY).astype(np.int64)
+        )
+        self._add(c[calc], np.maximum(seconds, floor[c[calc]]), rng.integers(0, 2, seconds.size), 2, p[calc])
         app = researched & (rng.random(c.size) < 0.5)
         seconds = day[app] * DAY - rng.integers(0, 20 * 3600, int(app.sum()))
-        self._add(c[app], seconds, rng.integers(0, 2, seconds.size), 3, p[app])
+        self._add(c[app], np.maximum(seconds, floor[c[app]]), rng.integers(0, 2, seconds.size), 3, p[app])
 
-    def _add(self, customer: np.ndarray, local_seconds: np.ndarray, channel: np.ndarray | int, kind: int,
-             product: np.ndarray | int, satisfaction: np.ndarray | None = None) -> None:
+    def _add(
+        self,
+        customer: np.ndarray,
+        local_seconds: np.ndarray,
+        channel: np.ndarray | int,
+        kind: int,
+        product: np.ndarray | int,
+        satisfaction: np.ndarray | None = None,
+    ) -> None:
         size = customer.size
-        self.ix.append((
-            customer.astype(np.int64),
-            local_seconds.astype(np.int64),
-            np.broadcast_to(np.asarray(channel, dtype=np.int64), (size,)),
-            np.full(size, kind, dtype=np.int64),
-            np.broadcast_to(np.asarray(product, dtype=np.int64), (size,)),
-            np.zeros(size, dtype=np.int64) if satisfaction is None else satisfaction.astype(np.int64),
-        ))
+        self.ix.append(
+            (
+                customer.astype(np.int64),
+                local_seconds.astype(np.int64),
+                np.broadcast_to(np.asarray(channel, dtype=np.int64), (size,)),
+                np.full(size, kind, dtype=np.int64),
+                np.broadcast_to(np.asarray(product, dtype=np.int64), (size,)),
+                np.zeros(size, dtype=np.int64) if satisfaction is None else satisfaction.astype(np.int64),
+            )
+        )
 
     # 6. campaigns ---------------------------------------------------------------------------------
     def campaigns(self) -> None:
         rng, n, M = self.rng, self.n, self.M
-        view_c, view_p, view_day = self.views_for_offers
-        # Organic take-up views also count as "viewed lately".
+        # Every page view so far (browsing and research before organic take-ups) counts as interest.
+        views = [part for part in self.ix if part[3].size and part[3][0] == 1]
+        view_c = np.concatenate([v[0] for v in views]) if views else np.zeros(0, dtype=np.int64)
+        view_p = np.concatenate([v[4] for v in views]) if views else np.zeros(0, dtype=np.int64)
+        view_day = np.concatenate([v[1] for v in views]) // DAY if views else np.zeros(0, dtype=np.int64)
         offers = []
         targets = [code for code in cat.PRODUCT_CODES if code != "CURRENT"]
         first_month = max(0, M - 15)
@@ -383,7 +412,7 @@ class _Bank:
                 )
                 if code == "CC_CLASSIC":
                     eligible &= self.open_day[:, cat.P["CC_PREMIUM"]] > day
-                chosen = eligible & (rng.random(n) < 0.12)
+                chosen = eligible & (rng.random(n) < 0.2)
                 channel = rng.choice(len(OFFER_CHANNELS), size=n, p=np.array(OFFER_CHANNEL_WEIGHTS))
                 customers = np.nonzero(chosen)[0]
                 channel = channel[customers]
@@ -396,25 +425,36 @@ class _Bank:
                 fit = np.log(self.hazard[customers, p, m] / mean_hazard[p] + 0.05)
                 recent = (view_p == p) & (view_day < day) & (view_day >= day - 45)
                 viewed = np.isin(customers, view_c[recent])
-                recent_organic_view = np.zeros(customers.size, dtype=bool)
                 soon = (self.organic[customers, p] > day) & (self.organic[customers, p] <= day + 90)
-                logit = -3.4 + 0.55 * fit + 1.6 * viewed + 2.2 * soon + 0.0 * recent_organic_view
+                logit = -3.9 + 1.2 * fit + 2.2 * viewed + 2.2 * soon
                 accepted = rng.random(customers.size) < 1 / (1 + np.exp(-logit))
                 other = rng.random(customers.size)
-                respond_after = rng.uniform(0.1, 10, customers.size)
                 offered = day * DAY + 8 * 3600 + rng.integers(0, 3600, customers.size)
-                offers.append((customers, np.full(customers.size, p), channel, offered, accepted, other,
-                               respond_after, np.full(customers.size, m)))
+                # Responses come in office hours, so the local and the UTC date agree.
+                responded_day = day + rng.integers(0, 11, customers.size)
+                responded = responded_day * DAY + rng.integers(9 * 3600, 20 * 3600, customers.size)
+                offers.append(
+                    (
+                        customers,
+                        np.full(customers.size, p),
+                        channel,
+                        offered,
+                        accepted,
+                        other,
+                        responded,
+                        np.full(customers.size, m),
+                    )
+                )
                 # An accepted offer opens the account (earlier than an organic take-up, if any).
-                responded_day = (offered + (respond_after * DAY).astype(np.int64)) // DAY
                 acc = customers[accepted]
                 opened = np.minimum(self.open_day[acc, p], responded_day[accepted])
                 self.open_day[acc, p] = opened
                 self._card_rules()
                 # Those who accept first look at the page after the offer, on most channels.
                 look = accepted & (rng.random(customers.size) < 0.6)
-                secs = offered[look] + (rng.uniform(0.05, 1, int(look.sum())) * respond_after[look] * DAY).astype(
-                    np.int64)
+                secs = offered[look] + (rng.uniform(0.05, 1, int(look.sum())) * (responded - offered)[look]).astype(
+                    np.int64
+                )
                 self._add(customers[look], secs, rng.integers(0, 2, secs.size), 1, p)
         self.offers = [np.concatenate(parts) for parts in zip(*offers, strict=True)] if offers else None
 
@@ -448,16 +488,23 @@ class _Bank:
         cust, month = cm // M, cm % M
         mean = 4.0 - 0.6 * (self.persona[cust] == 5) - 1.4 * np.isin(cust, complained)
         score = np.clip(np.rint(mean + rng.normal(0, 0.9, cust.size)), 1, 5)
-        day = np.maximum(self.month_start[month] + (rng.random(cust.size) * self.month_len[month]).astype(np.int64),
-                         self.since[cust])
-        self._add(cust, day * DAY + rng.integers(9 * 3600, 21 * 3600, cust.size),
-                  np.array([4, 1])[rng.integers(0, 2, cust.size)], 6, -1, score)
+        day = np.maximum(
+            self.month_start[month] + (rng.random(cust.size) * self.month_len[month]).astype(np.int64), self.since[cust]
+        )
+        self._add(
+            cust,
+            day * DAY + rng.integers(9 * 3600, 21 * 3600, cust.size),
+            np.array([4, 1])[rng.integers(0, 2, cust.size)],
+            6,
+            -1,
+            score,
+        )
         # Emails opened and clicked before a response to an email offer.
         if self.offers is not None:
-            customers, product, channel, offered, accepted, other, respond_after, _ = self.offers
+            customers, product, channel, offered, accepted, other, responded, _ = self.offers
             email = channel == OFFER_CHANNELS.index("email")
             opened = email & (accepted | (other < 0.35))
-            when = offered + (respond_after * DAY * 0.5).astype(np.int64)
+            when = offered + (responded - offered) // 2
             self._add(customers[opened], when[opened], 4, 7, product[opened])
             clicked = email & (accepted | ((other >= 0.65) & (other < 0.80)))
             self._add(customers[clicked], when[clicked] + 60, 4, 8, product[clicked])
@@ -549,31 +596,53 @@ class _Bank:
         o = self.o
         month_end = self.month_start[1:] - 1
         holds = (self.open_day[:, :, None] <= month_end[None, None, :]) & (
-            self.close_day[:, :, None] > self.month_start[None, None, :-1])
+            self.close_day[:, :, None] > self.month_start[None, None, :-1]
+        )
         active = holds[:, cat.P["CURRENT"], :]
         current_account = self.acc_index[:, cat.P["CURRENT"]]
         premium = holds[:, cat.P["CC_PREMIUM"], :]
         classic = holds[:, cat.P["CC_CLASSIC"], :]
-        card_account = np.where(premium, self.acc_index[:, cat.P["CC_PREMIUM"]][:, None],
-                                np.where(classic, self.acc_index[:, cat.P["CC_CLASSIC"]][:, None], -1))
+        card_account = np.where(
+            premium,
+            self.acc_index[:, cat.P["CC_PREMIUM"]][:, None],
+            np.where(classic, self.acc_index[:, cat.P["CC_CLASSIC"]][:, None], -1),
+        )
         pay = self.monthly_income_cents()
         blocks: list[tuple[np.ndarray, ...]] = []
         categories = list(choices.TransactionCategory.values)
         K = {name: i for i, name in enumerate(categories)}
 
-        def add(mask: np.ndarray, category: str, cents: np.ndarray, channel: int, day_of_month: np.ndarray | int,
-                hours: tuple[int, int] = (5, 7), per_month: int = 1) -> None:
+        def add(
+            mask: np.ndarray,
+            category: str,
+            cents: np.ndarray,
+            channel: int,
+            day_of_month: np.ndarray | int,
+            hours: tuple[int, int] = (5, 7),
+            per_month: int = 1,
+        ) -> None:
             mask = mask & active
             cm = np.repeat(np.nonzero(mask.ravel())[0], per_month)
             cust, month = cm // M, cm % M
-            dom = np.broadcast_to(np.asarray(day_of_month), mask.shape).ravel()[cm] if np.ndim(day_of_month) else \
-                np.full(cm.size, day_of_month)
+            dom = (
+                np.broadcast_to(np.asarray(day_of_month), mask.shape).ravel()[cm]
+                if np.ndim(day_of_month)
+                else np.full(cm.size, day_of_month)
+            )
             day = self.month_start[month] + np.minimum(dom - 1, self.month_len[month] - 1)
             day = np.maximum(day, self.since[cust])
             seconds = day * DAY + rng.integers(hours[0] * 3600, hours[1] * 3600, cm.size)
             amount = np.broadcast_to(cents, mask.shape).ravel()[cm] if np.ndim(cents) else np.full(cm.size, cents)
-            blocks.append((cust, current_account[cust], seconds, np.rint(amount).astype(np.int64),
-                           np.full(cm.size, K[category]), np.full(cm.size, channel)))
+            blocks.append(
+                (
+                    cust,
+                    current_account[cust],
+                    seconds,
+                    np.rint(amount).astype(np.int64),
+                    np.full(cm.size, K[category]),
+                    np.full(cm.size, channel),
+                )
+            )
 
         ones = np.ones((n, M), dtype=bool)
         jitter = rng.normal(1.0, 0.01, (n, M))
@@ -582,8 +651,13 @@ class _Bank:
         add(ones & employed, "salary", pay * jitter, TRANSFER, 25)
         add(ones & self_employed, "salary", pay * rng.lognormal(0, 0.25, (n, M)), TRANSFER, 28)
         add(ones & (self.employment[:, None] == 4), "pension_income", pay * 0.9, TRANSFER, 1)
-        add(ones & (self.employment[:, None] == 3), "transfer_in", rng.uniform(20_000, 60_000, (n, 1)) * ones,
-            TRANSFER, 2)
+        add(
+            ones & (self.employment[:, None] == 3),
+            "transfer_in",
+            rng.uniform(20_000, 60_000, (n, 1)) * ones,
+            TRANSFER,
+            2,
+        )
         on_benefits = np.isin(self.employment, [2, 5, 6])[:, None] & ones
         add(on_benefits, "benefits", np.full((n, M), 42_000.0), TRANSFER, 1)
         add(on_benefits, "benefits", np.full((n, M), 42_000.0), TRANSFER, 15)
@@ -611,16 +685,21 @@ class _Bank:
         add(invests, "investment", -rng.uniform(10_000, 50_000, (n, 1)) * ones, STANDING_ORDER, 27)
         months = np.arange(M)[None, :]
         child = self.event_month[:, 1][:, None]
-        add((child >= 0) & (months >= child + 3), "childcare", -rng.uniform(25_000, 60_000, (n, 1)) * ones,
-            DIRECT_DEBIT, 3)
+        add(
+            (child >= 0) & (months >= child + 3),
+            "childcare",
+            -rng.uniform(25_000, 60_000, (n, 1)) * ones,
+            DIRECT_DEBIT,
+            3,
+        )
         add(self.overdrawn_cm, "fees", np.full((n, M), -1_500.0), DIRECT_DEBIT, 28)
         fixed = sum(b[0].size for b in blocks) / max(1, int(active.sum()))
 
         # Everyday spending, with trips and moves on top.
         activity = np.array([1.0, 1.1, 1.05, 1.1, 0.75, 1.0])[self.persona]
         rate = np.maximum(1.0, o.transactions_per_month - fixed) * activity[:, None] * ones
-        travel_month = (self.event_month[:, 3][:, None] == months)
-        move_month = (self.event_month[:, 2][:, None] == months)
+        travel_month = self.event_month[:, 3][:, None] == months
+        move_month = self.event_month[:, 2][:, None] == months
         counts = rng.poisson(rate)
         counts[~active] = 0
         cm = np.repeat(np.arange(n * M), counts.ravel())
@@ -642,8 +721,9 @@ class _Bank:
         is_cash = category == category_names.index("cash")
         amount = np.where(is_cash, -np.maximum(1_000, np.rint(-amount / 1_000) * 1_000), amount)
         transfer = category == category_names.index("transfer_out")
-        online_share = np.where(np.isin(category, [category_names.index(x) for x in ("shopping", "travel")]), 0.55,
-                                0.15)
+        online_share = np.where(
+            np.isin(category, [category_names.index(x) for x in ("shopping", "travel")]), 0.55, 0.15
+        )
         channel = np.where(rng.random(cust.size) < online_share, CARD_ONLINE, CARD_PRESENT)
         channel = np.where(is_cash, ATM, np.where(transfer, TRANSFER, channel))
         day = self.month_start[month] + (rng.random(cust.size) * self.month_len[month]).astype(np.int64)
@@ -685,42 +765,48 @@ class _Bank:
             os.replace(partial, final)
         return rows
 
-    def _write_all(self, emit, o: DemoBankOptions) -> None:  # noqa: ANN001 - a local callback
+    def _write_all(self, emit: Callable[[str, dict[str, Any]], None], o: DemoBankOptions) -> None:
         n = self.n
         width = max(6, len(str(n)))
         cid = txt.format_ids("C", np.arange(1, n + 1), width)
         cid_list = cid.to_pylist()
-        emit("products", {
-            "product_code": [p.code for p in cat.PRODUCTS],
-            "name": [p.name for p in cat.PRODUCTS],
-            "family": [p.family for p in cat.PRODUCTS],
-            "tier": [str(p.tier) for p in cat.PRODUCTS],
-            "complementary_codes": [";".join(p.complementary) for p in cat.PRODUCTS],
-            "value": [p.value for p in cat.PRODUCTS],
-            "currency": [o.currency] * P_COUNT,
-            "is_credit": ["true" if p.is_credit else "false" for p in cat.PRODUCTS],
-            "min_age": [str(p.min_age) for p in cat.PRODUCTS],
-            "retired_on": [""] * P_COUNT,
-        })
+        emit(
+            "products",
+            {
+                "product_code": [p.code for p in cat.PRODUCTS],
+                "name": [p.name for p in cat.PRODUCTS],
+                "family": [p.family for p in cat.PRODUCTS],
+                "tier": [str(p.tier) for p in cat.PRODUCTS],
+                "complementary_codes": [";".join(p.complementary) for p in cat.PRODUCTS],
+                "value": [p.value for p in cat.PRODUCTS],
+                "currency": [o.currency] * P_COUNT,
+                "is_credit": ["true" if p.is_credit else "false" for p in cat.PRODUCTS],
+                "min_age": [str(p.min_age) for p in cat.PRODUCTS],
+                "retired_on": [""] * P_COUNT,
+            },
+        )
         bools = ["false", "true"]
-        emit("customers", {
-            "customer_id": cid,
-            "birth_date": txt.format_dates(self.birth),
-            "gender": txt.choose_text(self.gender, ["F", "M", "X", "U"]),
-            "marital_status": txt.choose_text(self.marital, cat.MARITAL),
-            "region": txt.choose_text(self.region, cat.REGIONS),
-            "employment_type": txt.choose_text(self.employment, cat.EMPLOYMENT),
-            "income": txt.format_cents(self.income * 100),
-            "income_currency": [o.currency] * n,
-            "customer_since": txt.format_dates(self.since),
-            "kyc_status": txt.choose_text(self.kyc, ["verified", "pending", "expired"]),
-            "kyc_date": txt.blank_where(txt.format_dates(np.maximum(self.kyc_date, 0)), self.kyc_date < 0),
-            "sanctions_status": txt.choose_text(self.sanctions, ["clear", "potential_match"]),
-            "risk_rating": txt.choose_text(self.risk, ["low", "medium", "high"]),
-            "do_not_contact": txt.choose_text(self.do_not_contact.astype(int), bools),
-            "vulnerable": txt.choose_text(self.vulnerable.astype(int), bools),
-            "effective_date": txt.format_dates(self.since),
-        })
+        emit(
+            "customers",
+            {
+                "customer_id": cid,
+                "birth_date": txt.format_dates(self.birth),
+                "gender": txt.choose_text(self.gender, ["F", "M", "X", "U"]),
+                "marital_status": txt.choose_text(self.marital, cat.MARITAL),
+                "region": txt.choose_text(self.region, cat.REGIONS),
+                "employment_type": txt.choose_text(self.employment, cat.EMPLOYMENT),
+                "income": txt.format_cents(self.income * 100),
+                "income_currency": [o.currency] * n,
+                "customer_since": txt.format_dates(self.since),
+                "kyc_status": txt.choose_text(self.kyc, ["verified", "pending", "expired"]),
+                "kyc_date": txt.blank_where(txt.format_dates(np.maximum(self.kyc_date, 0)), self.kyc_date < 0),
+                "sanctions_status": txt.choose_text(self.sanctions, ["clear", "potential_match"]),
+                "risk_rating": txt.choose_text(self.risk, ["low", "medium", "high"]),
+                "do_not_contact": txt.choose_text(self.do_not_contact.astype(int), bools),
+                "vulnerable": txt.choose_text(self.vulnerable.astype(int), bools),
+                "effective_date": txt.format_dates(self.since),
+            },
+        )
         rng = self.rng
         first = rng.integers(0, len(cat.FIRST_NAMES), n)
         last = rng.integers(0, len(cat.LAST_NAMES), n)
@@ -729,76 +815,99 @@ class _Bank:
         tokens = rng.integers(0, 2**62, (n, 2))
         two = rng.random(n) < 0.2
         language = rng.choice(4, size=n, p=[0.82, 0.08, 0.06, 0.04])
-        emit("contacts", {
-            "customer_id": cid,
-            "first_name": [cat.FIRST_NAMES[i] for i in first],
-            "last_name": [cat.LAST_NAMES[i] for i in last],
-            "email": [f"{cat.FIRST_NAMES[f].lower()}.{cat.LAST_NAMES[s].lower()}.{c.lower()}@example.org"
-                      for f, s, c in zip(first, last, cid_list, strict=True)],
-            "phone": [f"+4477{p:08d}" for p in phone],
-            "device_tokens": [
-                ("" if not app else f"tok_{t0:016x}" + (f";tok_{t1:016x}" if both else ""))
-                for app, t0, t1, both in zip(has_app, tokens[:, 0], tokens[:, 1], two, strict=True)
-            ],
-            "language": txt.choose_text(language, ["en", "pt", "es", "fr"]),
-        })
+        emit(
+            "contacts",
+            {
+                "customer_id": cid,
+                "first_name": [cat.FIRST_NAMES[i] for i in first],
+                "last_name": [cat.LAST_NAMES[i] for i in last],
+                "email": [
+                    f"{cat.FIRST_NAMES[f].lower()}.{cat.LAST_NAMES[s].lower()}.{c.lower()}@example.org"
+                    for f, s, c in zip(first, last, cid_list, strict=True)
+                ],
+                "phone": [f"+4477{p:08d}" for p in phone],
+                "device_tokens": [
+                    ("" if not app else f"tok_{t0:016x}" + (f";tok_{t1:016x}" if both else ""))
+                    for app, t0, t1, both in zip(has_app, tokens[:, 0], tokens[:, 1], two, strict=True)
+                ],
+                "language": txt.choose_text(language, ["en", "pt", "es", "fr"]),
+            },
+        )
         A = self.acc_customer.size
         aid = txt.format_ids("A", np.arange(1, A + 1), max(8, len(str(A))))
         status = np.where(self.acc_close < NEVER, 3, np.where(self.acc_arrears, 2, 0))
-        emit("accounts", {
-            "account_id": aid,
-            "customer_id": cid.take(pa.array(self.acc_customer)),
-            "product_code": txt.choose_text(self.acc_product, cat.PRODUCT_CODES),
-            "opened_on": txt.format_dates(self.acc_open),
-            "closed_on": txt.blank_where(txt.format_dates(np.minimum(self.acc_close, self.as_of)),
-                                         self.acc_close >= NEVER),
-            "status": txt.choose_text(status, ["open", "dormant", "in_arrears", "closed"]),
-            "currency": txt.choose_text(np.zeros(A, dtype=int), [o.currency]),
-            "joint_holder_ids": txt.blank_where(cid.take(pa.array(np.maximum(self.acc_joint, 0))), self.acc_joint < 0),
-        })
+        emit(
+            "accounts",
+            {
+                "account_id": aid,
+                "customer_id": cid.take(pa.array(self.acc_customer)),
+                "product_code": txt.choose_text(self.acc_product, cat.PRODUCT_CODES),
+                "opened_on": txt.format_dates(self.acc_open),
+                "closed_on": txt.blank_where(
+                    txt.format_dates(np.minimum(self.acc_close, self.as_of)), self.acc_close >= NEVER
+                ),
+                "status": txt.choose_text(status, ["open", "dormant", "in_arrears", "closed"]),
+                "currency": txt.choose_text(np.zeros(A, dtype=int), [o.currency]),
+                "joint_holder_ids": txt.blank_where(
+                    cid.take(pa.array(np.maximum(self.acc_joint, 0))), self.acc_joint < 0
+                ),
+            },
+        )
         a, m, avg, end, overdrawn, missed = self.bal
-        emit("balances", {
-            "account_id": aid.take(pa.array(a)),
-            "month": txt.format_months(self.month_start[m]),
-            "average_balance": txt.format_cents(avg),
-            "end_balance": txt.format_cents(end),
-            "currency": txt.choose_text(np.zeros(a.size, dtype=int), [o.currency]),
-            "days_overdrawn": txt.format_integers(overdrawn),
-            "missed_payments": txt.format_integers(missed),
-        })
+        emit(
+            "balances",
+            {
+                "account_id": aid.take(pa.array(a)),
+                "month": txt.format_months(self.month_start[m]),
+                "average_balance": txt.format_cents(avg),
+                "end_balance": txt.format_cents(end),
+                "currency": txt.choose_text(np.zeros(a.size, dtype=int), [o.currency]),
+                "days_overdrawn": txt.format_integers(overdrawn),
+                "missed_payments": txt.format_integers(missed),
+            },
+        )
         account, utc, cents, category, channel = self.tx
         T = account.size
-        emit("transactions", {
-            "transaction_id": txt.format_ids("T", np.arange(1, T + 1), max(12, len(str(T)))),
-            "account_id": pa.DictionaryArray.from_arrays(pa.array(account.astype(np.int32)), aid),
-            "booked_at": txt.format_utc_datetimes(utc),
-            "amount": txt.format_cents(cents),
-            "currency": txt.choose_text(np.zeros(T, dtype=int), [o.currency]),
-            "category": txt.choose_text(category, self.tx_categories),
-            "mcc": txt.choose_text(category, [cat.MCC.get(name, "") for name in self.tx_categories]),
-            "channel": txt.choose_text(channel, TRANSACTION_CHANNELS),
-        })
+        emit(
+            "transactions",
+            {
+                "transaction_id": txt.format_ids("T", np.arange(1, T + 1), max(12, len(str(T)))),
+                "account_id": pa.DictionaryArray.from_arrays(pa.array(account.astype(np.int32)), aid),
+                "booked_at": txt.format_utc_datetimes(utc),
+                "amount": txt.format_cents(cents),
+                "currency": txt.choose_text(np.zeros(T, dtype=int), [o.currency]),
+                "category": txt.choose_text(category, self.tx_categories),
+                "mcc": txt.choose_text(category, [cat.MCC.get(name, "") for name in self.tx_categories]),
+                "channel": txt.choose_text(channel, TRANSACTION_CHANNELS),
+            },
+        )
         del self.tx
         cust, local, ch, kind, product, satisfaction = (np.concatenate(x) for x in zip(*self.ix, strict=True))
         utc = self.clock.to_utc(local)
         order = np.lexsort((product, kind, utc, cust))
         cust, utc, ch, kind, product, satisfaction = (x[order] for x in (cust, utc, ch, kind, product, satisfaction))
-        emit("interactions", {
-            "interaction_id": txt.format_ids("I", np.arange(1, cust.size + 1), max(10, len(str(cust.size)))),
-            "customer_id": pa.DictionaryArray.from_arrays(pa.array(cust.astype(np.int32)), cid),
-            "occurred_at": txt.format_utc_datetimes(utc),
-            "channel": txt.choose_text(ch, INTERACTION_CHANNELS),
-            "event_type": txt.choose_text(kind, INTERACTION_TYPES),
-            "product_code": txt.choose_text(product, cat.PRODUCT_CODES),
-            "satisfaction": txt.blank_where(txt.format_integers(satisfaction), satisfaction == 0),
-        })
+        emit(
+            "interactions",
+            {
+                "interaction_id": txt.format_ids("I", np.arange(1, cust.size + 1), max(10, len(str(cust.size)))),
+                "customer_id": pa.DictionaryArray.from_arrays(pa.array(cust.astype(np.int32)), cid),
+                "occurred_at": txt.format_utc_datetimes(utc),
+                "channel": txt.choose_text(ch, INTERACTION_CHANNELS),
+                "event_type": txt.choose_text(kind, INTERACTION_TYPES),
+                "product_code": txt.choose_text(product, cat.PRODUCT_CODES),
+                "satisfaction": txt.blank_where(txt.format_integers(satisfaction), satisfaction == 0),
+            },
+        )
         c, day, score = self.scores
-        emit("credit_scores", {
-            "customer_id": cid.take(pa.array(c)),
-            "scored_on": txt.format_dates(day),
-            "score": txt.format_integers(score),
-            "source": txt.choose_text(np.zeros(c.size, dtype=int), ["bureau"]),
-        })
+        emit(
+            "credit_scores",
+            {
+                "customer_id": cid.take(pa.array(c)),
+                "scored_on": txt.format_dates(day),
+                "score": txt.format_integers(score),
+                "source": txt.choose_text(np.zeros(c.size, dtype=int), ["bureau"]),
+            },
+        )
         emit("market_data", self._market_data())
         emit("consents", self._consent_rows(cid))
         emit("campaign_history", self._campaign_rows(cid))
@@ -817,8 +926,12 @@ class _Bank:
         others = [c for c in ("USD", "GBP", "CHF") if c != self.o.currency][:2]
         dates, kinds, names, values = [], [], [], []
         days = txt.format_dates(month_ends).to_pylist()
-        for name, series, digits in (("base_rate", base_rate, 2), ("cpi", cpi, 3), ("unemployment_rate",
-                                     unemployment, 2), ("consumer_confidence", confidence, 1)):
+        for name, series, digits in (
+            ("base_rate", base_rate, 2),
+            ("cpi", cpi, 3),
+            ("unemployment_rate", unemployment, 2),
+            ("consumer_confidence", confidence, 1),
+        ):
             for d, v in zip(days, series, strict=True):
                 dates.append(d)
                 kinds.append("indicator")
@@ -873,8 +986,9 @@ class _Bank:
         status.append(np.ones(w.size))
         seconds.append(self.profiling_withdrawn[w] * DAY + self.consent_seconds[w, 2])
         source.append(np.full(w.size, 3))
-        cust, channel, purpose, status, seconds, source = (np.concatenate(x).astype(np.int64) for x in (
-            cust, channel, purpose, status, seconds, source))
+        cust, channel, purpose, status, seconds, source = (
+            np.concatenate(x).astype(np.int64) for x in (cust, channel, purpose, status, seconds, source)
+        )
         utc = self.clock.to_utc(seconds)
         order = np.lexsort((utc, purpose, channel, cust))
         return {
@@ -883,25 +997,25 @@ class _Bank:
             "purpose": txt.choose_text(purpose[order], ["marketing", "profiling"]),
             "status": txt.choose_text(status[order], ["granted", "withdrawn"]),
             "effective_at": txt.format_utc_datetimes(utc[order]),
-            "source": txt.choose_text(source[order], ["onboarding", "app_settings", "call_centre",
-                                                      "privacy_request"]),
+            "source": txt.choose_text(source[order], ["onboarding", "app_settings", "call_centre", "privacy_request"]),
         }
 
     def _campaign_rows(self, cid: pa.Array) -> dict[str, pa.Array]:
         if self.offers is None:
             return {name: [] for name in FORMATS_BY_NAME["campaign_history"].column_names}
-        customers, product, channel, offered, accepted, other, respond_after, month = self.offers
+        customers, product, channel, offered, accepted, other, responded_local, month = self.offers
         call = channel == OFFER_CHANNELS.index("call_centre")
         push = channel == OFFER_CHANNELS.index("app_push")
         # Outcomes other than acceptance, by channel.
         outcome = np.where(other < 0.65, 1, np.where(other < 0.8, 3, 5))  # no_response, click, rejected
         outcome = np.where(call, np.where(other < 0.3, 1, 5), outcome)
-        outcome = np.where(push, np.where(other < 0.4, 6, np.where(other < 0.7, 2, np.where(other < 0.8, 3, 1))),
-                           outcome)
+        outcome = np.where(
+            push, np.where(other < 0.4, 6, np.where(other < 0.7, 2, np.where(other < 0.8, 3, 1))), outcome
+        )
         outcome = np.where(accepted, 4, outcome)
         responded = outcome != 1
         offered_utc = self.clock.to_utc(offered)
-        responded_utc = offered_utc + (respond_after * DAY).astype(np.int64)
+        responded_utc = self.clock.to_utc(responded_local)
         order = np.lexsort((customers, offered_utc))
         product_codes = np.array(cat.PRODUCT_CODES)
         month_text = txt.format_months(self.month_start[month]).to_pylist()

@@ -94,6 +94,7 @@ class FileReader:
         self.total_rows: int | None = None
         self._counter: _CountingFile | None = None
         self.lines = LineMap()
+        self.present: set[str] = set()  # format columns found in the header
 
     @property
     def bytes_read(self) -> int:
@@ -127,6 +128,7 @@ class FileReader:
             if required not in seen:
                 self.errors.add(line=1, column=required, reason="required column missing from the header")
                 ok = False
+        self.present = {n for n in names if n in known}
         return [n for n in names if n in known] if ok else None
 
     def _complete(self, found: dict[str, pa.Array], num_rows: int) -> dict[str, pa.Array]:
@@ -161,6 +163,17 @@ class FileReader:
 
             def on_invalid(row: pv.InvalidRow) -> str:
                 self.lines.skipped.append(row.number)
+                text = row.text or ""
+                if text.count('"') % 2 or "\n" in text.rstrip("\r\n"):
+                    # A quote left open swallows the following lines into one field.
+                    opened = _open_quote_field(text)
+                    column = header[opened] if opened is not None and opened < len(header) else ""
+                    self.errors.add(
+                        line=row.number,
+                        column=column,
+                        reason="unterminated quote (or a line break inside a quoted value, not supported)",
+                    )
+                    return "skip"
                 self.errors.add(
                     line=row.number,
                     column="",
@@ -193,7 +206,7 @@ class FileReader:
                 row += n
                 yield batch
         except pa.ArrowInvalid as exc:
-            self.errors.add(line=self._guess_line(), column="", reason=f"cannot parse the file: {_arrow_message(exc)}")
+            self.errors.add(line=0, column="", reason=f"cannot parse the file: {_arrow_message(exc)}")
         finally:
             source.close()
             raw.close()
@@ -234,9 +247,7 @@ class FileReader:
                 try:
                     fixed.append(value.decode("utf-8"))
                 except UnicodeDecodeError:
-                    self.errors.add(
-                        line=batch.line(i), column=name, reason="not valid UTF-8: save the file as UTF-8"
-                    )
+                    self.errors.add(line=batch.line(i), column=name, reason="not valid UTF-8: save the file as UTF-8")
                     fixed.append("")
             text = pa.array(fixed, type=pa.string())
         broken = pc.match_substring_regex(text, r"[\r\n]")
@@ -249,9 +260,6 @@ class FileReader:
                 )
             text = pc.if_else(broken, "", text)
         return text
-
-    def _guess_line(self) -> int:
-        return 0
 
     # --- Parquet ---------------------------------------------------------------
     def _parquet(self) -> Iterator[Batch]:
@@ -300,3 +308,25 @@ def _parquet_text(array: pa.Array) -> pa.Array:
 
 def _arrow_message(exc: Exception) -> str:
     return str(exc).split("\n")[0]
+
+
+def _open_quote_field(text: str) -> int | None:
+    """Index of the field whose opening quote is never closed."""
+    field_index, quoted, opened_at = 0, False, None
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if quoted:
+            if ch == '"':
+                if i + 1 < len(text) and text[i + 1] == '"':
+                    i += 1
+                else:
+                    quoted = False
+        elif ch == '"':
+            quoted, opened_at = True, field_index
+        elif ch == ",":
+            field_index += 1
+        elif ch == "\n":
+            break
+        i += 1
+    return opened_at if quoted else None

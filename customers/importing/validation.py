@@ -24,9 +24,7 @@ FALSE_WORDS = ["false", "0", "no"]
 INTEGER_RE = r"^[+-]?[0-9]+$"
 DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 MONTH_RE = r"^[0-9]{4}-[0-9]{2}$"
-DATETIME_RE = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:?[0-9]{2})?$"
-)
+DATETIME_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:?[0-9]{2})?$"
 OFFSET_RE = r"(Z|[+-][0-9]{2}:?[0-9]{2})$"
 CURRENCY_RE = r"^[A-Z]{3}$"
 # Decimal places the database keeps per column; more are refused rather than rounded.
@@ -102,9 +100,7 @@ class BatchChecker:
                 return pc.if_else(blank, None, stripped)
             case ColumnType.CURRENCY:
                 wrong = pc.and_(pc.invert(blank), pc.invert(pc.match_substring_regex(stripped, CURRENCY_RE)))
-                self.report(
-                    wrong, batch, valid, name, lambda i: f"{shown(i)} is not an ISO 4217 code such as EUR"
-                )
+                self.report(wrong, batch, valid, name, lambda i: f"{shown(i)} is not an ISO 4217 code such as EUR")
                 return pc.if_else(blank, None, stripped)
             case ColumnType.INTEGER:
                 ok = pc.match_substring_regex(stripped, INTEGER_RE)
@@ -163,7 +159,7 @@ class BatchChecker:
         candidate = pc.if_else(shape_ok, full, None)
         parsed = pc.strptime(candidate, format="%Y-%m-%d", unit="s", error_is_null=True)
         # strptime rolls 2025-02-30 over to March: a real date formats back to itself.
-        real = pc.equal(pc.strftime(parsed, format="%Y-%m-%d"), candidate)
+        real = pc.equal(parsed.cast(pa.date32()).cast(pa.string()), candidate)
         ok = pc.fill_null(real, False)
         wrong = pc.and_(pc.invert(blank), pc.invert(ok))
         self.report(wrong, batch, valid, column.name, lambda i: f"{shown(i)} is not {expected}")
@@ -178,7 +174,9 @@ class BatchChecker:
         result = pa.nulls(n, type=utc)
         ok = np.zeros(n, dtype=bool)
         if pc.any(has_offset).as_py():
-            values = pc.replace_substring_regex(pc.if_else(has_offset, stripped, None), r"([+-][0-9]{2})([0-9]{2})$", r"\1:\2")
+            values = pc.replace_substring_regex(
+                pc.if_else(has_offset, stripped, None), r"([+-][0-9]{2})([0-9]{2})$", r"\1:\2"
+            )
             parsed, good = _safe_cast(values, utc)
             result = pc.if_else(has_offset, parsed, result)
             ok |= good & pc.fill_null(has_offset, False).to_numpy(zero_copy_only=False)
