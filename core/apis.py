@@ -35,8 +35,21 @@ class TaskRunOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = TaskRun
         fields = [
-            "task_id", "name", "label", "state", "done", "total", "percent", "message", "error", "result",
-            "attempts", "requested_by", "created_at", "started_at", "finished_at",
+            "task_id",
+            "name",
+            "label",
+            "state",
+            "done",
+            "total",
+            "percent",
+            "message",
+            "error",
+            "result",
+            "attempts",
+            "requested_by",
+            "created_at",
+            "started_at",
+            "finished_at",
         ]
 
 

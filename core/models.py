@@ -171,3 +171,6 @@ class IdempotencyKey(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["owner", "endpoint", "key"], name="idempotency_key_unique_per_owner"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.owner} {self.endpoint} {self.key}"

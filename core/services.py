@@ -66,8 +66,9 @@ def user_set_role(*, user: User, role: str, actor: User | None) -> User:
     user.role = role
     user.is_staff = role == Role.ADMIN or user.is_superuser
     user.save(update_fields=["role", "is_staff"])
-    audit_record(actor=actor, action="user.set_role", object_type="user", object_id=user.pk, before=before,
-                 after={"role": role})
+    audit_record(
+        actor=actor, action="user.set_role", object_type="user", object_id=user.pk, before=before, after={"role": role}
+    )
     return user
 
 
@@ -83,7 +84,10 @@ def api_client_create(*, name: str, scopes: list[str], actor: User | None) -> tu
         name=name, scopes=sorted(set(scopes)), token_prefix=token[:10], token_hash=token_hash(token), created_by=actor
     )
     audit_record(
-        actor=actor, action="api_client.create", object_type="api_client", object_id=client.pk,
+        actor=actor,
+        action="api_client.create",
+        object_type="api_client",
+        object_id=client.pk,
         after={"name": name, "scopes": client.scopes},
     )
     return client, token
@@ -93,6 +97,12 @@ def api_client_create(*, name: str, scopes: list[str], actor: User | None) -> tu
 def api_client_revoke(*, client: ApiClient, actor: User | None) -> ApiClient:
     client.is_active = False
     client.save(update_fields=["is_active", "updated_at"])
-    audit_record(actor=actor, action="api_client.revoke", object_type="api_client", object_id=client.pk,
-                 before={"is_active": True}, after={"is_active": False})
+    audit_record(
+        actor=actor,
+        action="api_client.revoke",
+        object_type="api_client",
+        object_id=client.pk,
+        before={"is_active": True},
+        after={"is_active": False},
+    )
     return client

@@ -101,9 +101,7 @@ def task_run_progress(*, task_id: str | None, done: int, total: int | None = Non
     TaskRun.objects.filter(task_id=task_id).update(**fields)
 
 
-def task_run_enqueue(
-    task: Task, *, kwargs: dict[str, Any], label: str, requested_by: User | None = None
-) -> TaskRun:
+def task_run_enqueue(task: Task, *, kwargs: dict[str, Any], label: str, requested_by: User | None = None) -> TaskRun:
     """Create the run's row now (so the UI can show it at once) and send the task
     once the surrounding transaction commits."""
     task_id = str(uuid.uuid4())

@@ -164,6 +164,9 @@ class AccountHolder(models.Model):
         ordering = ["account_id", "role", "customer_id"]
         constraints = [models.UniqueConstraint(fields=["account", "customer"], name="account_holder_unique")]
 
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.role} holder of {self.account_id}"
+
 
 class MonthlyBalance(models.Model):
     """An account's balance figures for one calendar month of the bank's time zone."""
@@ -183,6 +186,9 @@ class MonthlyBalance(models.Model):
         ordering = ["account_id", "month"]
         constraints = [models.UniqueConstraint(fields=["account", "month"], name="balance_unique_per_month")]
         indexes = [models.Index(fields=["customer", "month"])]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.month:%Y-%m} {self.average_balance} {self.currency}"
 
 
 class Transaction(models.Model):
@@ -213,6 +219,9 @@ class Transaction(models.Model):
         ]
         indexes = [models.Index(fields=["customer", "booked_at"], name="txn_customer_time")]
 
+    def __str__(self) -> str:
+        return f"{self.external_id} {self.amount} {self.currency}"
+
 
 class Interaction(models.Model):
     """A customer's contact with the bank: logins, page views, calls, complaints, surveys."""
@@ -240,6 +249,9 @@ class Interaction(models.Model):
         ]
         indexes = [models.Index(fields=["customer", "occurred_at"], name="interaction_customer_time")]
 
+    def __str__(self) -> str:
+        return f"{self.external_id} {self.event_type} via {self.channel}"
+
 
 class CreditScore(models.Model):
     id = models.BigAutoField(primary_key=True)
@@ -255,6 +267,9 @@ class CreditScore(models.Model):
             models.UniqueConstraint(fields=["customer", "scored_on", "source"], name="credit_score_unique_per_day"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.score} on {self.scored_on}"
+
 
 class MarketIndicator(models.Model):
     """A market or macro-economic figure (base rate, CPI, confidence index...) by date."""
@@ -268,6 +283,9 @@ class MarketIndicator(models.Model):
         ordering = ["name", "date"]
         constraints = [models.UniqueConstraint(fields=["name", "date"], name="market_indicator_unique_per_day")]
 
+    def __str__(self) -> str:
+        return f"{self.name} {self.date} = {self.value}"
+
 
 class FxRate(models.Model):
     """Units of ``BASE_CURRENCY`` for one unit of ``currency`` on ``date``."""
@@ -280,6 +298,9 @@ class FxRate(models.Model):
     class Meta:
         ordering = ["currency", "date"]
         constraints = [models.UniqueConstraint(fields=["currency", "date"], name="fx_rate_unique_per_day")]
+
+    def __str__(self) -> str:
+        return f"{self.currency} {self.date} = {self.rate}"
 
 
 class Consent(models.Model):
@@ -302,6 +323,9 @@ class Consent(models.Model):
                 fields=["customer", "channel", "purpose", "effective_at"], name="consent_unique_change"
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.channel}/{self.purpose} {self.status} from {self.effective_at:%Y-%m-%d}"
 
 
 class ContactHistory(models.Model):
@@ -332,6 +356,9 @@ class ContactHistory(models.Model):
         ]
         indexes = [models.Index(fields=["customer", "offered_at"], name="contact_history_customer_time")]
 
+    def __str__(self) -> str:
+        return f"{self.external_id} {self.product_id} via {self.channel}: {self.outcome}"
+
 
 class InboundEvent(models.Model):
     """An event received through the event API, by the sender's event id, so a
@@ -350,3 +377,6 @@ class InboundEvent(models.Model):
         ordering = ["received_at", "id"]
         constraints = [models.UniqueConstraint(fields=["source", "event_id"], name="inbound_event_unique_id")]
         indexes = [models.Index(fields=["customer", "received_at"], name="inbound_event_customer_time")]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.event_id} ({self.event_type})"

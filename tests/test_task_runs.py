@@ -32,7 +32,8 @@ def test_a_task_run_records_progress_and_result(django_capture_on_commit_callbac
     assert (run.done, run.total, run.percent) == (3, 3, 100)
     assert run.result == {"counted": 3}
     assert run.message == "3 of 3"
-    assert run.started_at and run.finished_at
+    assert run.started_at
+    assert run.finished_at
 
 
 def test_a_failing_task_run_keeps_the_error():

@@ -23,8 +23,15 @@ PRODUCTION = {
 def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO", "DATABASE_URL", "CELERY"))}
     base.update({k: v for k, v in os.environ.items() if k == "PATH"})
-    for name in ("SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE",
-                 "CSRF_COOKIE_SECURE", "CROSSELL_VAR_DIR"):
+    for name in (
+        "SECRET_KEY",
+        "DEBUG",
+        "ALLOWED_HOSTS",
+        "SECURE_SSL_REDIRECT",
+        "SESSION_COOKIE_SECURE",
+        "CSRF_COOKIE_SECURE",
+        "CROSSELL_VAR_DIR",
+    ):
         base.pop(name, None)
     base.update(env)
     return subprocess.run(
@@ -33,8 +40,9 @@ def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
 
 
 def test_check_deploy_is_clean_with_production_settings(tmp_path):
-    result = _manage("check", "--deploy", "--fail-level", "WARNING",
-                     env={**PRODUCTION, "CROSSELL_VAR_DIR": str(tmp_path)})
+    result = _manage(
+        "check", "--deploy", "--fail-level", "WARNING", env={**PRODUCTION, "CROSSELL_VAR_DIR": str(tmp_path)}
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
@@ -72,7 +80,9 @@ def test_a_malformed_variable_stops_startup_naming_it(tmp_path, name, value, mes
 def test_unset_database_url_means_sqlite_in_wal_mode_under_var(tmp_path):
     env = {k: v for k, v in PRODUCTION.items() if k != "DATABASE_URL"}
     result = _manage(
-        "shell", "--no-imports", "-c",
+        "shell",
+        "--no-imports",
+        "-c",
         "from django.db import connection; c = connection.cursor(); c.execute('PRAGMA journal_mode');"
         " print(connection.vendor, c.fetchone()[0], connection.settings_dict['NAME'])",
         env={**env, "CROSSELL_VAR_DIR": str(tmp_path)},

@@ -20,8 +20,9 @@ class Command(BaseCommand):
         for username, role in DEMO_USERS:
             user = User.objects.filter(username=username).first()
             if user is None:
-                user_create(username=username, password=DEMO_PASSWORD, role=role, actor=None,
-                            is_superuser=role == Role.ADMIN)
+                user_create(
+                    username=username, password=DEMO_PASSWORD, role=role, actor=None, is_superuser=role == Role.ADMIN
+                )
                 self.stdout.write(f"created {username} ({role.label})")
             else:
                 if user.role != role:
