@@ -12,7 +12,8 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
-PROBLEM_BASE = "https://crossell.dev/problems/"
+# Problem types are URNs: stable identifiers that do not pretend to be web pages.
+PROBLEM_BASE = "urn:crossell:problem:"
 
 
 class Pagination(PageNumberPagination):

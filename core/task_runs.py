@@ -62,7 +62,10 @@ def _on_postrun(task_id: str | None = None, state: str | None = None, retval: An
         return
     fields: dict[str, Any] = {"finished_at": timezone.now(), "updated_at": timezone.now()}
     if state == "SUCCESS":
-        fields["state"] = TaskRunState.SUCCESS
+        # A task that returns {"ok": False, ...} ran to the end but refused its
+        # input (an import with invalid rows): shown as failed, not succeeded.
+        refused = isinstance(retval, dict) and retval.get("ok") is False
+        fields["state"] = TaskRunState.FAILURE if refused else TaskRunState.SUCCESS
         if isinstance(retval, dict):
             fields["result"] = retval
     else:

@@ -55,7 +55,9 @@ def test_a_failed_import_keeps_its_errors_in_the_task_run(api_as, bianca, django
 
     assert response.status_code == 202
     run = TaskRun.objects.get(task_id=response.json()["task_id"])
-    assert run.state == TaskRunState.SUCCESS  # finished, not crashed: no retry of bad data
+    # Refused, shown as failed; it ran to the end, so it is not retried.
+    assert run.state == TaskRunState.FAILURE
+    assert run.attempts == 1
     assert run.result["ok"] is False
     assert run.result["errors"] == [
         {
