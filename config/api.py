@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
@@ -102,6 +103,13 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             detail=str(exc.detail),
             type_=exc.problem_type,
             errors=exc.errors,
+        )
+    if isinstance(exc, RequestDataTooBig):
+        return problem_response(
+            status_code=413,
+            title="Payload too large",
+            detail="The request body is larger than the server accepts (DATA_UPLOAD_MAX_MEMORY_SIZE).",
+            type_="payload-too-large",
         )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()

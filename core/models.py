@@ -42,6 +42,7 @@ class Scope(models.TextChoices):
     DECISIONS = "decisions", "Request decisions"
     OUTCOMES = "outcomes", "Report outcomes"
     CONTENT = "content", "Fetch web content"
+    KYC = "kyc", "Send KYC and sanctions changes"
 
 
 class ApiClient(models.Model):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -22,8 +23,8 @@ from rest_framework.views import APIView
 
 from config.api import ProblemError
 from core.idempotency import idempotent
-from core.models import ApiClient
-from core.permissions import scope_or_capability
+from core.models import ApiClient, User
+from core.permissions import scope_or_capability, user_can
 from customers import choices
 from customers.events.services import ACCEPTED, DUPLICATE, EventIn, EventsRejected, events_ingest
 from customers.importing.formats import FORMATS_BY_NAME, Column, ColumnType
@@ -165,6 +166,10 @@ class EventSerializer(serializers.Serializer):
                     {"data": {"interaction_id": [f"required when event_id is longer than {INTERACTION_ID_MAX}."]}}
                 )
         attrs["data"] = data
+        if attrs["occurred_at"] > timezone.now() + FUTURE_SKEW:
+            raise serializers.ValidationError(
+                {"occurred_at": [f"is in the future (more than {FUTURE_SKEW.seconds // 60} minutes ahead of now)."]}
+            )
         return attrs
 
 
@@ -172,6 +177,38 @@ class EventOutcomeSerializer(serializers.Serializer):
     index = serializers.IntegerField()
     event_id = serializers.CharField()
     status = serializers.ChoiceField(choices=[ACCEPTED, DUPLICATE])
+
+
+# Clocks drift; an event further ahead than this is a sender's bug, not news.
+FUTURE_SKEW = timedelta(minutes=5)
+# Event types that change what a customer allows or may receive: a person needs
+# edit_consents for both; a channel token needs the kyc scope for KYC changes.
+PERSON_CAPABILITY_BY_TYPE = {choices.EventType.CONSENT: "edit_consents", choices.EventType.KYC_STATUS: "edit_consents"}
+TOKEN_SCOPE_BY_TYPE = {choices.EventType.KYC_STATUS: "kyc"}
+
+
+def _check_event_types_allowed(user: Any, items: list[dict[str, Any]]) -> None:
+    errors = []
+    for index, item in enumerate(items):
+        kind = item["type"]
+        if isinstance(user, ApiClient):
+            scope = TOKEN_SCOPE_BY_TYPE.get(kind)
+            if scope and not user.has_scope(scope):
+                errors.append(
+                    {"pointer": f"#/events/{index}/type", "detail": f"{kind} events need the '{scope}' scope"}
+                )
+        else:
+            capability = PERSON_CAPABILITY_BY_TYPE.get(kind)
+            if capability and not user_can(user, capability):
+                errors.append({"pointer": f"#/events/{index}/type", "detail": f"your role may not send {kind} events"})
+    if errors:
+        raise ProblemError(
+            status_code=403,
+            title="Forbidden",
+            detail=f"{len(errors)} event(s) of a type this caller may not send; nothing was stored",
+            type_="forbidden",
+            errors=errors,
+        )
 
 
 class EventBatchCreateApi(APIView):
@@ -233,6 +270,7 @@ class EventBatchCreateApi(APIView):
             )
         serializer = self.InputSerializer(data=body)
         serializer.is_valid(raise_exception=True)
+        _check_event_types_allowed(request.user, serializer.validated_data["events"])
         events = [
             EventIn(
                 event_id=item["event_id"],
@@ -244,7 +282,8 @@ class EventBatchCreateApi(APIView):
             for item in serializer.validated_data["events"]
         ]
         try:
-            result = events_ingest(events=events, source=_source_of(request.user), now=timezone.now())
+            actor = request.user if isinstance(request.user, User) else None
+            result = events_ingest(events=events, source=_source_of(request.user), now=timezone.now(), actor=actor)
         except EventsRejected as exc:
             raise ProblemError(
                 status_code=400,

@@ -27,6 +27,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from core.idempotency import request_hash
+from core.models import User
+from core.services import audit_record
 from customers import choices
 from customers.models import (
     Account,
@@ -98,7 +100,9 @@ def bank_date(moment: datetime) -> date:
     return moment.astimezone(zoneinfo.ZoneInfo(settings.BANK_TIME_ZONE)).date()
 
 
-def events_ingest(*, events: Sequence[EventIn], source: str, now: datetime) -> EventBatchResult:
+def events_ingest(
+    *, events: Sequence[EventIn], source: str, now: datetime, actor: User | None = None
+) -> EventBatchResult:
     """Store a batch of events and schedule the follow-up tasks after commit.
 
     Two batches carrying the same new event can race past the duplicate check;
@@ -106,14 +110,16 @@ def events_ingest(*, events: Sequence[EventIn], source: str, now: datetime) -> E
     and one retry sees the winner's rows and reports the event as a duplicate.
     """
     try:
-        return _events_ingest_once(events=events, source=source, now=now)
+        return _events_ingest_once(events=events, source=source, now=now, actor=actor)
     except IntegrityError:
         logger.info("event batch from %s raced another batch; retrying once", source)
-        return _events_ingest_once(events=events, source=source, now=now)
+        return _events_ingest_once(events=events, source=source, now=now, actor=actor)
 
 
 @transaction.atomic
-def _events_ingest_once(*, events: Sequence[EventIn], source: str, now: datetime) -> EventBatchResult:
+def _events_ingest_once(
+    *, events: Sequence[EventIn], source: str, now: datetime, actor: User | None
+) -> EventBatchResult:
     refs = _references_resolve(events)
 
     # 1. Duplicates: seen before from this source, or repeated within the batch.
@@ -166,6 +172,16 @@ def _events_ingest_once(*, events: Sequence[EventIn], source: str, now: datetime
             "customer_ids": sorted({refs.customers[e.customer_id].pk for e in fresh}),
         }
         transaction.on_commit(functools.partial(follow_ups_send, kwargs=kwargs), robust=True)
+    if actor is not None and fresh:
+        # A person's changes are audited in the same transaction as the changes.
+        audit_record(
+            actor=actor,
+            action="events.ingest",
+            object_type="event_batch",
+            object_id=fresh[0].event_id,
+            after={"events": [{"event_id": e.event_id, "type": e.type, "customer_id": e.customer_id} for e in fresh]},
+            now=now,
+        )
     return result
 
 

@@ -582,6 +582,8 @@ def _sync_holders(ctx: FileContext, cursor) -> None:
     cursor.execute("CREATE TEMP TABLE import_holders (account_ext varchar(64), customer_id bigint, role varchar(8))")
     if ctx.extra_rows:
         cursor.executemany("INSERT INTO import_holders VALUES (%s, %s, %s)", ctx.extra_rows)
+    # Without it SQLite's NOT EXISTS below scans the holders once per stored holder.
+    cursor.execute("CREATE INDEX import_holders_key ON import_holders (account_ext, customer_id)")
     cursor.execute(
         "INSERT INTO customers_accountholder (account_id, customer_id, role) SELECT DISTINCT a.id, h.customer_id, "
         "h.role FROM import_holders h JOIN customers_account a ON a.external_id = h.account_ext WHERE true "

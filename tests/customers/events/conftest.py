@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from core.services import api_client_create
 from customers.models import Account, Customer, Product
 from tests.factories.customers import AccountFactory, CustomerFactory, ProductFactory
 
@@ -89,3 +90,12 @@ def kyc_event(n: int = 1, occurred_at: str = "2025-03-31T23:30:00+00:00", **data
 
 def batch(*events: dict[str, Any]) -> dict[str, Any]:
     return {"events": list(events)}
+
+
+@pytest.fixture
+def core_banking(db):
+    """The bank's core system: sends events including KYC and sanctions changes."""
+    from tests.conftest import Channel
+
+    client, token = api_client_create(name="core-banking", scopes=["events", "kyc"], actor=None)
+    return Channel(client=client, token=token)

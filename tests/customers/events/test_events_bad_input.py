@@ -138,11 +138,11 @@ def test_malformed_json_is_a_400_saying_why(mobile_app, bank):
     assert _snapshot()["inbound"] == 0
 
 
-def test_unknown_references_are_named_and_nothing_of_the_batch_is_stored(mobile_app, bank):
+def test_unknown_references_are_named_and_nothing_of_the_batch_is_stored(core_banking, bank):
     before = _snapshot()
     unknown_customer = consent_event(2)
     unknown_customer["customer_id"] = "C999999"
-    response = mobile_app.api().post(
+    response = core_banking.api().post(
         URL,
         batch(
             transaction_event(1),  # valid, but must not be stored alone
@@ -191,3 +191,21 @@ def test_a_failure_while_storing_rolls_back_the_whole_batch(mobile_app, bank, mo
     with pytest.raises(RuntimeError):
         mobile_app.api().post(URL, batch(transaction_event(), consent_event()), format="json")
     assert _snapshot() == before
+
+
+def test_an_event_from_the_future_is_refused_naming_its_time(core_banking, bank):
+    response = core_banking.api().post(
+        URL, batch(kyc_event(occurred_at="2099-01-01T00:00:00+00:00", sanctions_status="clear")), format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["pointer"] == "#/events/0/occurred_at"
+    assert "in the future" in response.json()["errors"][0]["detail"]
+    assert not InboundEvent.objects.exists()
+
+
+def test_a_body_over_the_upload_limit_gets_413_problem_json(mobile_app, bank, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1_000
+    response = mobile_app.api().post(URL, batch(*[transaction_event(n) for n in range(1, 20)]), format="json")
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/problem+json"
+    assert not InboundEvent.objects.exists()

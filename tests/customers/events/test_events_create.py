@@ -31,9 +31,9 @@ from tests.factories.customers import AccountFactory, AccountHolderFactory, Cust
 pytestmark = pytest.mark.django_db
 
 
-def test_it_stores_one_event_of_each_type_and_answers_202_with_each_outcome(mobile_app, bank):
+def test_it_stores_one_event_of_each_type_and_answers_202_with_each_outcome(core_banking, bank):
     # when a channel sends one event of each type
-    response = mobile_app.api().post(
+    response = core_banking.api().post(
         URL,
         batch(transaction_event(), interaction_event(), credit_score_event(), consent_event(), kyc_event()),
         format="json",
@@ -63,22 +63,22 @@ def test_it_stores_one_event_of_each_type_and_answers_202_with_each_outcome(mobi
     score = CreditScore.objects.get()
     assert (score.score, score.source, score.scored_on) == (712, "bureau", dt.date(2025, 2, 1))
     consent = Consent.objects.get()
-    assert (consent.status, consent.source) == ("withdrawn", "mobile-app")
+    assert (consent.status, consent.source) == ("withdrawn", "core-banking")
     assert consent.effective_at == dt.datetime(2025, 3, 1, 10, tzinfo=dt.UTC)
     # and each event is logged under the sender's name
     assert list(InboundEvent.objects.values_list("source", "event_type").order_by("id")) == [
-        ("mobile-app", "transaction"),
-        ("mobile-app", "interaction"),
-        ("mobile-app", "credit_score"),
-        ("mobile-app", "consent"),
-        ("mobile-app", "kyc_status"),
+        ("core-banking", "transaction"),
+        ("core-banking", "interaction"),
+        ("core-banking", "credit_score"),
+        ("core-banking", "consent"),
+        ("core-banking", "kyc_status"),
     ]
 
 
-def test_a_kyc_change_updates_the_customer_and_dates_the_history_in_the_bank_time_zone(mobile_app, bank, settings):
+def test_a_kyc_change_updates_the_customer_and_dates_the_history_in_the_bank_time_zone(core_banking, bank, settings):
     settings.BANK_TIME_ZONE = "Europe/London"
     # 23:30 UTC on 31 March 2025 is already 1 April in London (BST)
-    response = mobile_app.api().post(
+    response = core_banking.api().post(
         URL, batch(kyc_event(kyc_date="2025-03-31", sanctions_status="potential_match")), format="json"
     )
     assert response.status_code == 202, response.content
@@ -93,13 +93,13 @@ def test_a_kyc_change_updates_the_customer_and_dates_the_history_in_the_bank_tim
     ]
 
 
-def test_a_late_kyc_event_is_kept_in_history_but_does_not_roll_back_the_current_status(mobile_app, bank):
+def test_a_late_kyc_event_is_kept_in_history_but_does_not_roll_back_the_current_status(core_banking, bank):
     # given a KYC change in April already known
-    mobile_app.api().post(
+    core_banking.api().post(
         URL, batch(kyc_event(1, occurred_at="2025-04-10T12:00:00+00:00", kyc_status="verified")), format="json"
     )
     # when an older change from March arrives late
-    response = mobile_app.api().post(
+    response = core_banking.api().post(
         URL, batch(kyc_event(2, occurred_at="2025-03-10T12:00:00+00:00", kyc_status="pending")), format="json"
     )
     # then history has both, and the current value is still the April one
@@ -151,11 +151,11 @@ def test_two_copies_of_one_fact_in_a_batch_keep_the_later_one(mobile_app, bank):
     assert list(CreditScore.objects.values_list("score", flat=True)) == [730]
 
 
-def test_the_same_event_id_from_another_sender_is_a_different_event(mobile_app, bianca, api_as, bank):
+def test_the_same_event_id_from_another_sender_is_a_different_event(mobile_app, alice_admin, api_as, bank):
     mobile_app.api().post(URL, batch(consent_event()), format="json")
-    response = api_as(bianca).post(URL, batch(consent_event()), format="json")
+    response = api_as(alice_admin).post(URL, batch(consent_event()), format="json")
     assert response.json()["events"][0]["status"] == "accepted"
-    assert set(InboundEvent.objects.values_list("source", flat=True)) == {"mobile-app", "user:bianca"}
+    assert set(InboundEvent.objects.values_list("source", flat=True)) == {"mobile-app", "user:alice"}
 
 
 def test_a_joint_holder_may_report_a_transaction_booked_to_the_primary_holder(mobile_app, bank):

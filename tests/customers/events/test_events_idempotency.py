@@ -68,9 +68,9 @@ def test_a_request_still_in_flight_answers_409(mobile_app, bank):
     assert not InboundEvent.objects.exists()
 
 
-def test_keys_belong_to_their_sender(mobile_app, bianca, api_as, bank):
+def test_keys_belong_to_their_sender(mobile_app, alice_admin, api_as, bank):
     mobile_app.api().post(URL, batch(consent_event(1)), format="json", HTTP_IDEMPOTENCY_KEY="shared")
-    response = api_as(bianca).post(URL, batch(consent_event(2)), format="json", HTTP_IDEMPOTENCY_KEY="shared")
+    response = api_as(alice_admin).post(URL, batch(consent_event(2)), format="json", HTTP_IDEMPOTENCY_KEY="shared")
     assert response.status_code == 202
     assert "Idempotent-Replayed" not in response
     assert IdempotencyKey.objects.count() == 2

@@ -10,8 +10,8 @@ from tests.customers.events.conftest import URL, batch, consent_event, kyc_event
 pytestmark = pytest.mark.django_db
 
 
-def test_it_summarises_the_events_by_type_without_personal_data(mobile_app, bank):
-    mobile_app.api().post(URL, batch(transaction_event(), consent_event(), kyc_event()), format="json")
+def test_it_summarises_the_events_by_type_without_personal_data(core_banking, bank):
+    core_banking.api().post(URL, batch(transaction_event(), consent_event(), kyc_event()), format="json")
     from customers.models import InboundEvent
 
     ids = list(InboundEvent.objects.values_list("id", flat=True))
