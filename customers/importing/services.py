@@ -30,6 +30,7 @@ from django.db.utils import DatabaseError
 from django.utils import timezone
 
 from core.models import TaskRun, User
+from core.permissions import user_can
 from core.services import audit_record
 from customers.importing.entities import (
     DIRECT,
@@ -146,9 +147,12 @@ def import_files(
     dry_run: bool = False,
     progress: Progress | None = None,
     now: datetime | None = None,
+    actor: User | None = None,
 ) -> ImportReport:
     """Validate and load the files in one transaction; raise ``ImportFailed``
-    (with every file's errors, at most 50 each) and write nothing if any row is bad."""
+    (with every file's errors, at most 50 each) and write nothing if any row is bad.
+
+    ``actor``, for an import a person started, is audited with the rows written."""
     started = time.monotonic()
     now = now or timezone.now()
     today = timezone.localtime(now, zoneinfo.ZoneInfo(settings.BANK_TIME_ZONE)).date()
@@ -179,6 +183,15 @@ def import_files(
             raise ImportFailed([e for s in sinks for e in s.errors], {s.file: s.count for s in failed})
         if dry_run:
             transaction.set_rollback(True)
+        elif actor is not None:
+            audit_record(
+                actor=actor,
+                action="import.apply",
+                object_type="import",
+                object_id=Path(plan[0][1]).parent.name if plan else "",
+                after={"files": [asdict(f) for f in report.files]},
+                now=now,
+            )
     report.seconds = round(time.monotonic() - started, 3)
     logger.info("import %s: %d file(s), %d rows", "checked" if dry_run else "done", len(plan), report.rows_read)
     return report
@@ -294,6 +307,10 @@ class Upload(Protocol):
     def chunks(self) -> Iterable[bytes]: ...
 
 
+# Files that change what a customer allows, or hold personal data, need more than run_imports.
+CAPABILITY_BY_ENTITY = {"consents": "edit_consents", "contacts": "view_contact_details"}
+
+
 @transaction.atomic
 def import_start(*, uploaded: list[Upload], dry_run: bool, actor: User) -> TaskRun:
     """Save uploaded files under ``IMPORT_DIR/<uuid>/`` and enqueue the import task.
@@ -314,6 +331,11 @@ def import_start(*, uploaded: list[Upload], dry_run: bool, actor: User) -> TaskR
         names.append(name)
     if len(set(names)) != len(names):
         errors.append(RowError(file="", line=0, column="", reason="the same file name is uploaded twice"))
+    for name in names:
+        needed = CAPABILITY_BY_ENTITY.get(_entity_of(Path(name)) or "")
+        if needed and not user_can(actor, needed):
+            reason = f"your role may not import this file (it needs the {needed.replace('_', ' ')} permission)"
+            errors.append(RowError(file=name, line=0, column="", reason=reason))
     if errors:
         raise ImportFailed(errors, {e.file: 1 for e in errors})
     folder = Path(settings.IMPORT_DIR) / uuid.uuid4().hex

@@ -62,6 +62,20 @@ class _ProgressWriter:
             self.pool.shutdown(wait=True)
 
 
+def _uploads_remove(paths: list[str]) -> None:
+    """Delete uploaded files once imported or refused: they may hold personal data
+    that must not outlive an erasure. Only folders under IMPORT_DIR are touched."""
+    import shutil
+
+    from django.conf import settings
+
+    root = Path(settings.IMPORT_DIR).resolve()
+    for raw in paths:
+        path = Path(raw).resolve()
+        if path.parent == root and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+
+
 @shared_task(bind=True, name="customers.import_files")
 def import_files_task(self: Any, *, paths: list[str], dry_run: bool = False) -> dict[str, Any]:
     """Run ``import_files`` and report progress on the TaskRun.
@@ -73,9 +87,11 @@ def import_files_task(self: Any, *, paths: list[str], dry_run: bool = False) -> 
     from customers.importing.services import ImportFailed, import_files
 
     task_id = self.request.id
+    run = TaskRun.objects.select_related("requested_by").filter(task_id=task_id).first()
+    actor = run.requested_by if run else None
     progress = _ProgressWriter(task_id)
     try:
-        report = import_files(paths=[Path(p) for p in paths], dry_run=dry_run, progress=progress)
+        report = import_files(paths=[Path(p) for p in paths], dry_run=dry_run, progress=progress, actor=actor)
     except ImportFailed as failed:
         progress.close()
         errors = sum(failed.counts.values())
@@ -90,6 +106,7 @@ def import_files_task(self: Any, *, paths: list[str], dry_run: bool = False) -> 
         }
     finally:
         progress.close()
+        _uploads_remove(paths)
     rows = report.rows_read
     verb = "checked (dry run)" if dry_run else "imported"
     task_runs.task_run_progress(task_id=task_id, done=rows, total=rows, message=f"{rows:,} rows {verb}")

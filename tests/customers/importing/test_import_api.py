@@ -44,8 +44,21 @@ def test_a_business_user_starts_an_import_and_follows_its_progress(
     event = AuditEvent.objects.get(action="import.start")
     assert event.actor == bianca
     assert event.object_id == run.task_id
-    saved = list((settings.IMPORT_DIR).glob("*/*.csv"))
-    assert sorted(p.name for p in saved) == ["customers.csv", "products.csv"]
+    applied = AuditEvent.objects.get(action="import.apply")
+    assert applied.actor == bianca
+    assert [f["file"] for f in applied.after["files"]] == ["products.csv", "customers.csv"]
+    # the uploads are deleted once imported: they may hold personal data
+    assert not list(settings.IMPORT_DIR.glob("*/*.csv"))
+
+
+def test_a_business_user_may_not_import_consents_or_contact_details(api_as, bianca):
+    response = api_as(bianca).post(URL, {"files": _files("consents", "contacts")}, format="multipart")
+    assert response.status_code == 400
+    assert not TaskRun.objects.exists()
+    text = response.content.decode()
+    assert "consents.csv" in text
+    assert "contacts.csv" in text
+    assert "may not import" in text
 
 
 def test_a_failed_import_keeps_its_errors_in_the_task_run(api_as, bianca, django_capture_on_commit_callbacks):
