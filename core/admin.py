@@ -20,9 +20,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 
-from core.models import ApiClient, AuditEvent, IdempotencyKey, Scope, TaskRun, User
+from core.models import ApiClient, AuditEvent, IdempotencyKey, Role, Scope, TaskRun, User
 from core.permissions import user_can
-from core.services import api_client_create, api_client_revoke, audit_record, user_set_role
+from core.services import api_client_create, api_client_revoke, audit_record
 
 if TYPE_CHECKING:
     ModelAdmin = admin.ModelAdmin
@@ -107,12 +107,10 @@ class UserAdmin(DjangoUserAdmin):
 
     def save_model(self, request: HttpRequest, obj: User, form: forms.ModelForm, change: bool) -> None:
         # The admin wraps this in one transaction, so the change and its audit go together.
-        if change and "role" in form.changed_data:
-            new_role = obj.role
-            obj.role = form.initial["role"]
-            super().save_model(request, obj, form, change)
-            user_set_role(user=obj, role=new_role, actor=request.user)  # type: ignore[arg-type]
-            return
+        changed = [name for name in form.changed_data if name in form.initial or not change]
+        if "role" in changed:
+            # Only administrators reach the admin site, as in user_set_role.
+            obj.is_staff = obj.role == Role.ADMIN or obj.is_superuser
         super().save_model(request, obj, form, change)
         if not change:
             audit_record(
@@ -122,6 +120,42 @@ class UserAdmin(DjangoUserAdmin):
                 object_id=obj.pk,
                 after={"role": obj.role},
             )
+            return
+        if not changed:
+            return
+        audit_record(
+            actor=request.user,  # type: ignore[arg-type]
+            action="user.change",
+            object_type="user",
+            object_id=obj.pk,
+            before={name: _audit_value(name, form.initial.get(name)) for name in changed},
+            after={name: _audit_value(name, form.cleaned_data.get(name)) for name in changed},
+        )
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> Any:
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and getattr(response, "status_code", 200) == 302:
+            audit_record(
+                actor=request.user,  # type: ignore[arg-type]
+                action="user.change_password",
+                object_type="user",
+                object_id=id,
+                after={"password": "changed"},
+            )
+        return response
+
+
+def _audit_value(name: str, value: Any) -> Any:
+    """Audit-safe form value: passwords only as 'changed', relations by their ids."""
+    if "password" in name:
+        return "changed"
+    if hasattr(value, "all"):
+        return sorted(str(v.pk) for v in value.all())
+    if isinstance(value, (list, tuple, set)):
+        return sorted(str(getattr(v, "pk", v)) for v in value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
 
 
 class ApiClientCreateForm(forms.ModelForm):

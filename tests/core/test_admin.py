@@ -141,8 +141,26 @@ def test_changing_a_role_in_the_admin_is_audited(admin_client_, bianca):
     assert response.status_code == 302, response.context["adminform"].form.errors
     bianca.refresh_from_db()
     assert bianca.role == Role.COMPLIANCE
-    event = AuditEvent.objects.get(action="user.set_role")
-    assert (event.before, event.after) == ({"role": "business"}, {"role": "compliance"})
+    event = AuditEvent.objects.get(action="user.change")
+    assert event.actor.username == "alice"
+    assert event.before["role"] == "business"
+    assert event.after["role"] == "compliance"
+
+
+def test_deactivating_a_user_in_the_admin_is_audited(admin_client_, bianca):
+    url = reverse("admin:core_user_change", args=[bianca.pk])
+    form = admin_client_.get(url).context["adminform"].form
+    data = {
+        k: v for k, v in form.initial.items() if v is not None and k not in ("groups", "user_permissions", "password")
+    }
+    data.update({"is_active": False, "date_joined_0": "2025-01-01", "date_joined_1": "10:00:00"})
+    response = admin_client_.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    bianca.refresh_from_db()
+    assert bianca.is_active is False
+    event = AuditEvent.objects.get(action="user.change")
+    assert event.before["is_active"] is True
+    assert event.after["is_active"] is False
 
 
 def test_erasing_contact_details_from_the_admin_is_audited(static_files):
