@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 from modeling.feature_catalogue import (
     AGE_BANDS,
@@ -42,6 +42,7 @@ from modeling.feature_catalogue import (
 # Up to this many ids go into an IN list; more are read by id range and filtered
 # in pandas, so the query count stays fixed and SQLite's parameter limit is never hit.
 MAX_IN_LIST = 500
+PG_WORK_MEM = "256MB"
 TRACKED = ("income", "employment_type", "region", "risk_rating", "marital_status")
 
 
@@ -138,6 +139,15 @@ def compute_features(
     at = day_start(cutoff)
     bounds = _Bounds(cutoff=cutoff, at=at, known=known_at or at, month=cutoff.replace(day=1))
     reader = _Reader(customer_ids)
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # Enough memory to aggregate by hash rather than sort on disk; this transaction only.
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL work_mem = '{PG_WORK_MEM}'")
+        return _compute(reader, bounds)
+
+
+def _compute(reader: _Reader, bounds: _Bounds) -> pd.DataFrame:
     rates = _fx_rates(reader, bounds)
     customers = _customers(reader, bounds, rates)
     index = customers.index
@@ -344,7 +354,9 @@ def _transactions(reader: _Reader, b: _Bounds, rates: dict[str, float], index: p
     names = [s[0] for s in sums]
     rows = reader.frame(
         f"SELECT customer_id, category, channel, currency, {', '.join(selects)}, MAX(booked_at) "
-        f"FROM customers_transaction WHERE booked_at >= %s AND booked_at < %s AND received_at < %s{where} "
+        # Amounts as floats before aggregating: PostgreSQL sums numerics several times slower.
+        f"FROM (SELECT customer_id, category, channel, currency, booked_at, {_float('amount')} AS amount "
+        f"FROM customers_transaction WHERE booked_at >= %s AND booked_at < %s AND received_at < %s{where}) txn "
         "GROUP BY customer_id, category, channel, currency",
         [*sum_params, p(start), p(b.at), p(b.known), *params],
         ["customer_id", "category", "channel", "currency", *names, "last"],

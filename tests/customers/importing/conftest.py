@@ -81,8 +81,16 @@ def bank_files(tmp_path: Path) -> Path:
     return folder
 
 
-def table_counts() -> dict[str, int]:
-    """Rows per table of the bank's data, to show a failed import changed nothing."""
+def table_counts() -> dict[str, tuple[int, str]]:
+    """Every table of the bank's data as (row count, hash of its contents), so a
+    failed import that changed a value, not only one that added a row, shows up."""
+    import hashlib
+
     from django.apps import apps
 
-    return {m.__name__: m.objects.count() for m in apps.get_app_config("customers").get_models()}
+    snapshot = {}
+    for model in apps.get_app_config("customers").get_models():
+        rows = model.objects.order_by("pk").values_list()
+        digest = hashlib.sha256(repr(list(rows)).encode()).hexdigest()
+        snapshot[model.__name__] = (len(rows), digest)
+    return snapshot

@@ -150,7 +150,7 @@ def test_an_error_in_a_later_file_rolls_back_the_earlier_ones(bank_files):
         import_files(paths=[bank_files], now=NOW)
 
     assert [(e.file, e.line, e.column) for e in failed.value.errors] == [("consents.csv", 2, "status")]
-    assert set(table_counts().values()) == {0}
+    assert {count for count, _ in table_counts().values()} == {0}
 
 
 def test_an_unknown_file_name_is_an_error_naming_it(bank_files):
@@ -161,7 +161,7 @@ def test_an_unknown_file_name_is_an_error_naming_it(bank_files):
 
     assert failed.value.errors[0].file == "customer.csv"
     assert "not a known import file" in failed.value.errors[0].reason
-    assert set(table_counts().values()) == {0}
+    assert {count for count, _ in table_counts().values()} == {0}
 
 
 def test_at_most_fifty_errors_are_listed_per_file_but_all_are_counted(bank_files, tmp_path):
