@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from customers.importing.formats import FORMATS_BY_NAME
+
 BANK_MARKETING = "bank-marketing"
 DATASETS: tuple[str, ...] = (BANK_MARKETING,)
 
@@ -209,11 +211,12 @@ def _number(source: Path, row: dict[str, str], column: str) -> float:
         ) from None
 
 
-def _write(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]) -> int:
+def _write(out_dir: Path, entity: str, rows: Iterable[Sequence[str]]) -> int:
+    """Write one import file, its header taken from the import format itself."""
     count = 0
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    with (out_dir / f"{entity}.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(header)
+        writer.writerow(FORMATS_BY_NAME[entity].column_names)
         for row in rows:
             writer.writerow(row)
             count += 1
@@ -296,84 +299,25 @@ def bank_marketing_convert(*, source: Path, out_dir: Path, limit: int | None = N
     out_dir.mkdir(parents=True, exist_ok=True)
     counts = {
         "products": _write(
-            out_dir / "products.csv",
-            (
-                "product_code",
-                "name",
-                "family",
-                "tier",
-                "complementary_codes",
-                "value",
-                "currency",
-                "is_credit",
-                "min_age",
-                "retired_on",
-            ),
+            out_dir,
+            "products",
             (
                 (code, name, family, "1", "", value, CURRENCY, credit, "18", "")
                 for code, name, family, value, credit in PRODUCTS
             ),
         ),
-        "customers": _write(
-            out_dir / "customers.csv",
-            (
-                "customer_id",
-                "birth_date",
-                "gender",
-                "marital_status",
-                "region",
-                "employment_type",
-                "income",
-                "income_currency",
-                "customer_since",
-                "kyc_status",
-                "kyc_date",
-                "sanctions_status",
-                "risk_rating",
-                "do_not_contact",
-                "vulnerable",
-                "effective_date",
-            ),
-            customers,
-        ),
-        "accounts": _write(
-            out_dir / "accounts.csv",
-            (
-                "account_id",
-                "customer_id",
-                "product_code",
-                "opened_on",
-                "closed_on",
-                "status",
-                "currency",
-                "joint_holder_ids",
-            ),
-            accounts,
-        ),
+        "customers": _write(out_dir, "customers", customers),
+        "accounts": _write(out_dir, "accounts", accounts),
         "market_data": _write(
-            out_dir / "market_data.csv",
-            ("date", "kind", "name", "value"),
+            out_dir,
+            "market_data",
             (
                 (month.isoformat(), "indicator", name, value)
                 for month, values in sorted(indicators.items())
                 for name, value in values.items()
             ),
         ),
-        "campaign_history": _write(
-            out_dir / "campaign_history.csv",
-            (
-                "offer_id",
-                "customer_id",
-                "campaign_code",
-                "product_code",
-                "channel",
-                "offered_at",
-                "outcome",
-                "responded_at",
-                "revenue",
-            ),
-            offers,
-        ),
+        "campaign_history": _write(out_dir, "campaign_history", offers),
     }
     return ConversionSummary(out_dir=out_dir, rows=counts, first_contact=dates[0], last_contact=dates[-1])
 
