@@ -157,6 +157,17 @@ WHITENOISE_AUTOREFRESH = DEBUG or TESTING
 MODEL_DIR = Path(env_str("MODEL_DIR", str(VAR_DIR / "models")))
 IMPORT_DIR = Path(env_str("IMPORT_DIR", str(VAR_DIR / "imports")))
 
+# --- Modeling ----------------------------------------------------------------
+# One seed for everything random in training and segmentation, so a retrain on the
+# same data gives the same models and scores.
+MODEL_SEED = env_int("MODEL_SEED", 42)
+# A take-up counts as a positive when it happens within this many days of a cut-off.
+MODEL_HORIZON_DAYS = env_int("MODEL_HORIZON_DAYS", 90)
+# Fewer positives than this in a product's training data and the product is skipped.
+MODEL_MIN_POSITIVES = env_int("MODEL_MIN_POSITIVES", 20)
+# Training stacks this many monthly cut-offs (the latest is the test set).
+MODEL_TRAINING_CUTOFFS = env_int("MODEL_TRAINING_CUTOFFS", 6)
+
 # --- Security ---------------------------------------------------------------
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
@@ -253,6 +264,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "core.task_runs_mark_stale",
         "schedule": env_int("TASK_RUN_STALE_SWEEP_SECONDS", 300),
         "options": {"expires": 290},
+    },
+    # Retraining skips itself when the training data's fingerprint is unchanged.
+    "models-retrain": {
+        "task": "modeling.train_models",
+        "schedule": env_int("MODEL_RETRAIN_SECONDS", 7 * 24 * 3600),
+        "options": {"expires": env_int("MODEL_RETRAIN_SECONDS", 7 * 24 * 3600) - 60},
     },
 }
 

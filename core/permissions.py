@@ -11,9 +11,19 @@ from core.models import ApiClient, Role, User
 
 # What each staff role may do. Administrators may do everything.
 CAPABILITIES: dict[str, frozenset[str]] = {
-    Role.BUSINESS: frozenset({"view_customers", "run_imports", "view_tasks", "send_events"}),
+    Role.BUSINESS: frozenset(
+        {"view_customers", "run_imports", "view_tasks", "send_events", "view_models", "manage_models"}
+    ),
     Role.COMPLIANCE: frozenset(
-        {"view_customers", "view_contact_details", "edit_consents", "view_audit", "view_tasks", "approve"}
+        {
+            "view_customers",
+            "view_contact_details",
+            "edit_consents",
+            "view_audit",
+            "view_tasks",
+            "approve",
+            "view_models",
+        }
     ),
     Role.NONE: frozenset(),
 }
