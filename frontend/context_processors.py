@@ -51,6 +51,13 @@ NAV: tuple[_Page, ...] = (
         ("task-run-list", "task-run-detail"),
         "Follow imports and other background work as it runs.",
     ),
+    _Page(
+        "Models",
+        "frontend:model-list",
+        "view_models",
+        ("model-list", "model-detail"),
+        "Propensity models per product: their quality against baselines, approval and activation.",
+    ),
     _Page("Audit trail", "frontend:audit-list", "view_audit", ("audit-list",), "Who changed what, and when."),
 )
 

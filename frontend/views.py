@@ -33,6 +33,9 @@ CAPABILITY_PHRASES = {
     "run_imports": "import the bank's data",
     "view_tasks": "follow background tasks",
     "view_audit": "read the audit trail",
+    "view_models": "see propensity models and segments",
+    "manage_models": "train, activate and roll back models",
+    "approve": "approve models",
 }
 
 
@@ -176,3 +179,126 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "frontend/audit_list.html", {"form": form, "page": page, "query": query.urlencode()})
+
+
+# --- Models ------------------------------------------------------------------------------------------------------
+
+
+@requires("view_models")
+@require_GET
+def model_list(request: HttpRequest) -> HttpResponse:
+    from modeling import registry
+    from modeling import selectors as model_selectors
+
+    return render(
+        request,
+        "frontend/model_list.html",
+        {
+            "products": model_selectors.model_versions_by_product(),
+            "status": registry.scoring_status(),
+            "runs": model_selectors.scoring_run_list(limit=5),
+            "can_manage": user_can(request.user, "manage_models"),
+        },
+    )
+
+
+@requires("view_models")
+@require_GET
+def model_detail(request: HttpRequest, public_id: str) -> HttpResponse:
+    from modeling import selectors as model_selectors
+
+    version = model_selectors.model_version_get(public_id=public_id)
+    if version is None:
+        raise Http404("No such model version")
+    report = model_selectors.model_version_report(version)
+    user = request.user
+    return render(
+        request,
+        "frontend/model_detail.html",
+        {
+            "version": version,
+            "report": report,
+            "history": model_selectors.model_version_history(version=version),
+            "can_approve": user_can(user, "approve") and version.status == "candidate",
+            "own_model": version.trained_by_id is not None and version.trained_by_id == user.pk,
+            "can_activate": user_can(user, "manage_models") and version.status == "approved",
+            "can_retire": user_can(user, "manage_models") and version.status == "active",
+            "can_rollback": user_can(user, "manage_models") and version.status == "active",
+        },
+    )
+
+
+MODEL_ACTIONS = {"approve": "approve", "reject": "approve", "activate": "manage_models", "retire": "manage_models"}
+
+
+@login_required
+@require_http_methods(["POST"])
+def model_action(request: HttpRequest, public_id: str, action: str) -> HttpResponse:
+    """Approve, reject, activate or retire a version, through the registry services."""
+    from django.contrib import messages
+    from django.core.exceptions import PermissionDenied
+
+    from modeling import registry
+    from modeling import selectors as model_selectors
+
+    capability = MODEL_ACTIONS.get(action)
+    if capability is None:
+        raise Http404("No such action")
+    if not user_can(request.user, capability):
+        return no_access(request, capability)
+    version = model_selectors.model_version_get(public_id=public_id)
+    if version is None:
+        raise Http404("No such model version")
+    now = timezone.now()
+    note = request.POST.get("note", "").strip()[:2000]
+    try:
+        if action == "approve":
+            registry.model_version_approve(version=version, actor=request.user, now=now, note=note)
+        elif action == "reject":
+            registry.model_version_reject(version=version, actor=request.user, now=now, note=note)
+        elif action == "activate":
+            registry.model_version_activate(version=version, actor=request.user, now=now)
+        else:
+            registry.model_version_retire(version=version, actor=request.user, now=now, note=note)
+    except (registry.RegistryError, PermissionDenied) as exc:
+        messages.error(request, str(exc))
+    else:
+        done = {"approve": "approved", "reject": "rejected", "activate": "activated", "retire": "retired"}[action]
+        messages.success(request, f"{version.product.code} v{version.version} {done}.")
+    return redirect("frontend:model-detail", public_id=version.public_id)
+
+
+@requires("manage_models")
+@require_http_methods(["POST"])
+def model_rollback(request: HttpRequest, product_code: str) -> HttpResponse:
+    from django.contrib import messages
+
+    from customers.models import Product
+    from modeling import registry
+
+    product = Product.objects.filter(code=product_code).first()
+    if product is None:
+        raise Http404("No such product")
+    try:
+        version = registry.model_version_rollback(product=product, actor=request.user, now=timezone.now())
+    except registry.RegistryError as exc:
+        messages.error(request, str(exc))
+        return redirect("frontend:model-list")
+    messages.success(request, f"{product.code} rolled back: v{version.version} is active again.")
+    return redirect("frontend:model-detail", public_id=version.public_id)
+
+
+@requires("manage_models")
+@require_http_methods(["POST"])
+def models_train(request: HttpRequest) -> HttpResponse:
+    """Queue a training run and follow it on its task page."""
+    from core.task_runs import task_run_enqueue
+    from modeling.tasks import train_models_task
+
+    run = task_run_enqueue(
+        train_models_task,
+        kwargs={"requested_by_id": request.user.pk, "force": request.POST.get("force") == "1"},
+        label="Train propensity models",
+        requested_by=request.user,
+    )
+    return redirect("frontend:task-run-detail", task_id=run.task_id)

@@ -1,0 +1,53 @@
+/* Model page charts: ROC, cumulative gains, calibration and feature importance.
+   The points come from the page (json_script), computed when the model was trained. */
+(function () {
+  "use strict";
+  var source = document.getElementById("model-charts");
+  if (!source || typeof Chart === "undefined") { return; }
+  var data = JSON.parse(source.textContent);
+  Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
+  Chart.defaults.color = "#5b6675";
+  Chart.defaults.maintainAspectRatio = false;
+  var blue = "#1f6feb", grey = "#9aa4b2";
+
+  function points(pairs) { return (pairs || []).map(function (p) { return { x: p[0], y: p[1] }; }); }
+  var diagonal = [{ x: 0, y: 0 }, { x: 1, y: 1 }];
+  var unit = { type: "linear", min: 0, max: 1, grid: { color: "#eef1f4" } };
+
+  function curve(id, label, pairs, xTitle, yTitle, reference) {
+    var canvas = document.getElementById(id);
+    if (!canvas) { return; }
+    if (!pairs || !pairs.length) { canvas.parentNode.innerHTML = '<p class="empty">Not recorded.</p>'; return; }
+    new Chart(canvas, {
+      type: "scatter",
+      data: { datasets: [
+        { label: label, data: points(pairs), showLine: true, borderColor: blue, backgroundColor: blue, pointRadius: 0, borderWidth: 2 },
+        { label: reference, data: diagonal, showLine: true, borderColor: grey, borderDash: [4, 4], pointRadius: 0, borderWidth: 1 }
+      ] },
+      options: {
+        plugins: { legend: { position: "bottom" } },
+        scales: { x: Object.assign({ title: { display: true, text: xTitle } }, unit),
+                  y: Object.assign({ title: { display: true, text: yTitle } }, unit) }
+      }
+    });
+  }
+
+  curve("roc-chart", "Model", data.roc, "False positive rate", "True positive rate", "Chance");
+  curve("gains-chart", "Model", data.gains, "Share of customers contacted", "Share of take-ups captured", "Random order");
+  curve("calibration-chart", "Model", data.calibration, "Predicted probability", "Observed take-up rate", "Perfect calibration");
+
+  var importance = document.getElementById("importance-chart");
+  if (importance && data.importance && data.importance.length) {
+    new Chart(importance, {
+      type: "bar",
+      data: { labels: data.importance.map(function (f) { return f.feature; }),
+              datasets: [{ label: "Gain", data: data.importance.map(function (f) { return f.gain; }), backgroundColor: blue, borderRadius: 4, maxBarThickness: 18 }] },
+      options: {
+        indexAxis: "y",
+        plugins: { legend: { display: false },
+          tooltip: { callbacks: { afterLabel: function (ctx) { return data.importance[ctx.dataIndex].label; } } } },
+        scales: { x: { grid: { color: "#eef1f4" } }, y: { grid: { display: false }, ticks: { autoSkip: false, font: { size: 11 } } } }
+      }
+    });
+  }
+}());
