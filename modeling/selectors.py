@@ -109,6 +109,7 @@ def model_version_report(version: ModelVersion) -> dict[str, Any]:
             "importance": importance,
         },
         "segments": metrics.get("segment_auc") or {},
-        "counts": metrics.get("counts") or {},
+        "counts": [(k.replace("_", " ").capitalize(), v) for k, v in (metrics.get("counts") or {}).items()],
         "importance": importance,
+        "importance_height": 60 + 24 * len(importance),
     }

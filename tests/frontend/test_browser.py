@@ -124,3 +124,64 @@ def test_the_task_run_page_follows_the_run_until_it_finishes(
     page.wait_for_timeout(500)  # let the progress bar's width transition finish before the screenshot
     page.screenshot(path=Path(output_path) / "task-run.png")
     assert problems == []
+
+
+def _sign_in(page, base_url: str, username: str) -> None:
+    page.goto(f"{base_url}/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", f"pw-{username}")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base_url}/")
+
+
+def test_a_model_is_approved_then_activated_and_its_charts_are_drawn(
+    live_server, transactional_db, bianca, carlos, browser, output_path, settings, tmp_path
+):
+    from modeling import registry
+    from modeling.models import ModelStatus
+    from tests.factories.customers import ProductFactory
+    from tests.factories.modeling import METRICS, trained_model_version
+
+    settings.MODEL_DIR = tmp_path
+    registry.active_models_clear()
+    product = ProductFactory(code="MORTGAGE", name="Home mortgage")
+    version = trained_model_version(product=product, model_dir=tmp_path, trained_by=bianca)
+    version.metrics = METRICS
+    version.save(update_fields=["metrics"])
+    url = f"{live_server.url}/models/{version.public_id}/"
+    problems: list[str] = []
+
+    # Given carlos, a compliance officer who did not train it, approves the candidate
+    officer = browser.new_page(viewport={"width": 1400, "height": 1000})
+    officer.on("pageerror", lambda e: problems.append(str(e)))
+    _sign_in(officer, live_server.url, "carlos")
+    officer.goto(url)
+    assert officer.locator("#model-status").inner_text() == "Candidate"
+    officer.fill("#approve-note", "metrics ahead of both baselines")
+    officer.click("#approve")
+    officer.wait_for_selector("#model-status:has-text('Approved')")
+    assert officer.locator("#activate").count() == 0  # compliance approves; the business activates
+
+    # When bianca activates it
+    business = browser.new_page(viewport={"width": 1400, "height": 1000})
+    business.on("pageerror", lambda e: problems.append(str(e)))
+    _sign_in(business, live_server.url, "bianca")
+    business.goto(url)
+    business.click("#activate")
+    business.wait_for_selector("#model-status:has-text('Active')")
+
+    # Then it scores its product, and the page draws its ROC, gains, calibration and importance charts
+    version.refresh_from_db()
+    assert version.status == ModelStatus.ACTIVE
+    for canvas_id in ("roc-chart", "gains-chart", "calibration-chart", "importance-chart"):
+        business.wait_for_function(
+            f"() => window.Chart && Chart.getChart(document.getElementById('{canvas_id}'))", timeout=10_000
+        )
+        drawn = business.evaluate(CHART_DRAWN, canvas_id)
+        assert drawn["points"] > 0, canvas_id
+        assert drawn["width"] > 100, (canvas_id, drawn)
+    business.screenshot(path=Path(output_path) / "model-page.png", full_page=True)
+    business.goto(f"{live_server.url}/models/")
+    assert "All 1 products scored by active models." in business.content()
+    business.screenshot(path=Path(output_path) / "model-list.png", full_page=True)
+    assert problems == []
