@@ -74,15 +74,33 @@ def _feature_label(name: str) -> str:
         return name
 
 
-def model_version_report(version: ModelVersion) -> dict[str, Any]:
-    """The figures the model page shows, in one shape whatever the metrics layout:
-    a metrics table (model and baselines side by side), chart series and the
-    feature importance, with catalogue descriptions."""
+def _pairs(curve: Any, x: str, y: str) -> list[list[float]]:
+    if not isinstance(curve, dict):
+        return []
+    return [[float(a), float(b)] for a, b in zip(curve.get(x) or [], curve.get(y) or [], strict=False)]
+
+
+BASELINE_LABELS = {"logistic": "Logistic regression", "popularity": "Popularity"}
+
+
+def model_headline(version: ModelVersion) -> dict[str, float | None]:
+    """Test ROC AUC of a version and of its logistic-regression baseline, for lists."""
     metrics = version.metrics if isinstance(version.metrics, dict) else {}
-    model = metrics.get("model") or {}
+    return {
+        "auc": _number((metrics.get("test") or {}).get("roc_auc")),
+        "baseline_auc": _number(((metrics.get("baselines") or {}).get("logistic") or {}).get("roc_auc")),
+    }
+
+
+def model_version_report(version: ModelVersion) -> dict[str, Any]:
+    """The figures the model page shows: a metrics table (model and baselines side by
+    side), chart series (model and baselines), feature importance with catalogue
+    descriptions, AUC per segment and the row counts."""
+    metrics = version.metrics if isinstance(version.metrics, dict) else {}
     baselines = metrics.get("baselines") or {}
-    columns = [("model", "This model", model)] + [
-        (name, name.replace("_", " ").capitalize(), values) for name, values in baselines.items()
+    columns = [("model", "This model", metrics.get("test") or {})] + [
+        (name, BASELINE_LABELS.get(name, name.replace("_", " ").capitalize()), values)
+        for name, values in baselines.items()
     ]
     table = []
     for key, label in METRIC_LABELS.items():
@@ -95,21 +113,39 @@ def model_version_report(version: ModelVersion) -> dict[str, Any]:
             better = mine < min(others) if key in LOWER_IS_BETTER else mine > max(others)
         table.append({"key": key, "label": label, "values": values, "better": better})
     curves = metrics.get("curves") or {}
+    series: dict[str, list[dict[str, Any]]] = {"roc": [], "gains": [], "calibration": []}
+    for name, label, _ in columns:
+        curve = curves.get(name) or {}
+        series["roc"].append({"label": label, "points": _pairs(curve.get("roc"), "fpr", "tpr")})
+        series["gains"].append({"label": label, "points": _pairs(curve.get("gains"), "x", "y")})
+        if name == "model":
+            series["calibration"].append(
+                {"label": label, "points": _pairs(curve.get("calibration"), "predicted", "observed")}
+            )
     importance = [
-        {"feature": name, "label": _feature_label(name), "gain": float(gain)}
-        for name, gain in (metrics.get("feature_importance") or [])[:20]
+        {"feature": item["feature"], "label": _feature_label(item["feature"]), "gain": float(item["gain"])}
+        for item in (metrics.get("feature_importance") or [])[:20]
+        if isinstance(item, dict)
     ]
+    segments = []
+    for segmentation, groups in (metrics.get("segments") or {}).items():
+        for segment, figures in (groups or {}).items():
+            segments.append(
+                {
+                    "segmentation": segmentation,
+                    "segment": segment,
+                    "rows": figures.get("rows"),
+                    "positives": figures.get("positives"),
+                    "auc": _number(figures.get("auc")),
+                }
+            )
+    counts = metrics.get("counts") or {}
     return {
         "columns": [label for _, label, _ in columns],
         "table": table,
-        "charts": {
-            "roc": curves.get("roc") or [],
-            "gains": curves.get("gains") or [],
-            "calibration": curves.get("calibration") or [],
-            "importance": importance,
-        },
-        "segments": metrics.get("segment_auc") or {},
-        "counts": [(k.replace("_", " ").capitalize(), v) for k, v in (metrics.get("counts") or {}).items()],
+        "charts": {**series, "importance": importance},
+        "segments": segments,
+        "counts": [(str(k).replace("_", " ").capitalize(), v) for k, v in counts.items() if _number(v) is not None],
         "importance": importance,
         "importance_height": 60 + 24 * len(importance),
     }

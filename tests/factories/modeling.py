@@ -11,19 +11,29 @@ import pandas as pd
 from customers.models import Product
 from modeling.models import ModelStatus, ModelVersion
 
+
+def _curves(shift: float) -> dict[str, Any]:
+    return {
+        "roc": {"fpr": [0.0, 0.1, 0.3, 1.0], "tpr": [0.0, 0.45 - shift, 0.75 - shift, 1.0]},
+        "gains": {"x": [0.0, 0.1, 0.5, 1.0], "y": [0.0, 0.31 - shift, 0.82 - shift, 1.0]},
+        "calibration": {"predicted": [0.01, 0.05, 0.2], "observed": [0.012, 0.047, 0.21]},
+    }
+
+
+# The layout modeling.training stores on a ModelVersion.
 METRICS: dict[str, Any] = {
-    "model": {"roc_auc": 0.81, "pr_auc": 0.22, "alift": 0.74, "top_decile_lift": 3.1, "brier": 0.051},
+    "test": {"roc_auc": 0.81, "pr_auc": 0.22, "alift": 0.74, "top_decile_lift": 3.1, "brier": 0.051},
     "baselines": {
-        "logistic_regression": {"roc_auc": 0.77, "pr_auc": 0.18, "alift": 0.71, "top_decile_lift": 2.6, "brier": 0.053},
+        "logistic": {"roc_auc": 0.77, "pr_auc": 0.18, "alift": 0.71, "top_decile_lift": 2.6, "brier": 0.053},
         "popularity": {"roc_auc": 0.62, "pr_auc": 0.08, "alift": 0.6, "top_decile_lift": 1.4, "brier": 0.06},
     },
-    "curves": {
-        "roc": [[0.0, 0.0], [0.1, 0.45], [0.3, 0.75], [1.0, 1.0]],
-        "gains": [[0.0, 0.0], [0.1, 0.31], [0.5, 0.82], [1.0, 1.0]],
-        "calibration": [[0.01, 0.012], [0.05, 0.047], [0.2, 0.21]],
-    },
-    "feature_importance": [["views_30d_mortgage", 120.5], ["age", 80.0], ["avg_balance_3m", 42.0]],
-    "segment_auc": {"behavioural_1": {"n": 500, "positives": 20, "roc_auc": 0.79}},
+    "curves": {"model": _curves(0.0), "logistic": _curves(0.05), "popularity": _curves(0.15)},
+    "feature_importance": [
+        {"feature": "views_30d_mortgage", "gain": 120.5},
+        {"feature": "age", "gain": 80.0},
+        {"feature": "avg_balance_3m", "gain": 42.0},
+    ],
+    "segments": {"behavioural": {"behavioural_1": {"rows": 500, "positives": 20, "auc": 0.79}}},
     "counts": {"train_rows": 9000, "train_positives": 180, "test_rows": 1900, "test_positives": 41},
 }
 

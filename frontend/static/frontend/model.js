@@ -11,37 +11,45 @@
   Chart.defaults.animation = false;  // drawn once, final at once (and in screenshots)
   var blue = "#1f6feb", grey = "#9aa4b2";
 
-  function points(pairs) { return (pairs || []).map(function (p) { return { x: p[0], y: p[1] }; }); }
+  var palette = [blue, "#f4a259", "#2ec4b6"];
   var unit = { type: "linear", min: 0, max: 1, grid: { color: "#eef1f4" } };
 
-  function curve(id, label, pairs, xTitle, yTitle, reference, zoom) {
+  function points(pairs) { return (pairs || []).map(function (p) { return { x: p[0], y: p[1] }; }); }
+
+  function curve(id, series, xTitle, yTitle, reference, zoom) {
     var canvas = document.getElementById(id);
     if (!canvas) { return; }
-    if (!pairs || !pairs.length) { canvas.parentNode.innerHTML = '<p class="empty">Not recorded.</p>'; return; }
+    series = (series || []).filter(function (s) { return s.points && s.points.length; });
+    if (!series.length) { canvas.parentNode.innerHTML = '<p class="empty">Not recorded.</p>'; return; }
     var top = 1;
     if (zoom) {
       // Propensities are small: show the range the points cover, not the whole unit square.
-      var highest = Math.max.apply(null, pairs.map(function (p) { return Math.max(p[0], p[1]); }));
+      var highest = 0;
+      series.forEach(function (s) { s.points.forEach(function (p) { highest = Math.max(highest, p[0], p[1]); }); });
       top = Math.min(1, Math.ceil(highest * 1.1 * 20) / 20);
     }
     var axis = Object.assign({}, unit, { max: top });
+    var datasets = series.map(function (s, i) {
+      var colour = palette[i % palette.length];
+      return { label: s.label, data: points(s.points), showLine: true, borderColor: colour, backgroundColor: colour,
+               pointRadius: zoom ? 3 : 0, borderWidth: i === 0 ? 2.5 : 1.5 };
+    });
+    datasets.push({ label: reference, data: [{ x: 0, y: 0 }, { x: top, y: top }], showLine: true, borderColor: grey,
+                    backgroundColor: grey, borderDash: [4, 4], pointRadius: 0, borderWidth: 1 });
     new Chart(canvas, {
       type: "scatter",
-      data: { datasets: [
-        { label: label, data: points(pairs), showLine: true, borderColor: blue, backgroundColor: blue, pointRadius: 0, borderWidth: 2 },
-        { label: reference, data: [{ x: 0, y: 0 }, { x: top, y: top }], showLine: true, borderColor: grey, borderDash: [4, 4], pointRadius: 0, borderWidth: 1 }
-      ] },
+      data: { datasets: datasets },
       options: {
-        plugins: { legend: { position: "bottom" } },
+        plugins: { legend: { position: "bottom", labels: { boxWidth: 14 } } },
         scales: { x: Object.assign({ title: { display: true, text: xTitle } }, axis),
                   y: Object.assign({ title: { display: true, text: yTitle } }, axis) }
       }
     });
   }
 
-  curve("roc-chart", "Model", data.roc, "False positive rate", "True positive rate", "Chance");
-  curve("gains-chart", "Model", data.gains, "Share of customers contacted", "Share of take-ups captured", "Random order");
-  curve("calibration-chart", "Model", data.calibration, "Predicted probability", "Observed take-up rate", "Perfect calibration", true);
+  curve("roc-chart", data.roc, "False positive rate", "True positive rate", "Chance");
+  curve("gains-chart", data.gains, "Share of customers contacted", "Share of take-ups captured", "Random order");
+  curve("calibration-chart", data.calibration, "Predicted probability", "Observed take-up rate", "Perfect calibration", true);
 
   var importance = document.getElementById("importance-chart");
   if (importance && data.importance && data.importance.length) {

@@ -31,7 +31,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, action: str, username: str, product: str, version: int, **options: Any) -> None:
         if action == "list":
             for v in ModelVersion.objects.select_related("product").order_by("product__code", "-version"):
-                auc = (v.metrics.get("model") or {}).get("roc_auc") if isinstance(v.metrics, dict) else None
+                auc = (v.metrics.get("test") or {}).get("roc_auc") if isinstance(v.metrics, dict) else None
                 shown = f"AUC {auc:.3f}" if isinstance(auc, float) else ""
                 self.stdout.write(f"{v.product.code:<20} v{v.version:<4} {v.status:<10} {shown}")
             self.stdout.write(registry.scoring_status()["summary"])

@@ -49,7 +49,7 @@ class Command(BaseCommand):
             self.stdout.write("The training data has not changed since the last run: nothing trained (--force).")
             return
         for version in report.trained:
-            metrics = version.metrics.get("model", {}) if isinstance(version.metrics, dict) else {}
+            metrics = version.metrics.get("test", {}) if isinstance(version.metrics, dict) else {}
             auc = metrics.get("roc_auc")
             shown = f"test AUC {auc:.3f}" if isinstance(auc, float) else ""
             self.stdout.write(f"trained {version.product.code} v{version.version} (candidate) {shown}")
