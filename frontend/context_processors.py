@@ -58,6 +58,13 @@ NAV: tuple[_Page, ...] = (
         ("model-list", "model-detail"),
         "Propensity models per product: their quality against baselines, approval and activation.",
     ),
+    _Page(
+        "Segments",
+        "frontend:segment-list",
+        "view_models",
+        ("segment-list", "segmentation-detail", "segmentation-version"),
+        "Customer segments by behaviour, value, life stage and value tier: who is in each, and what they are worth.",
+    ),
     _Page("Audit trail", "frontend:audit-list", "view_audit", ("audit-list",), "Who changed what, and when."),
 )
 

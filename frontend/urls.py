@@ -24,4 +24,8 @@ urlpatterns = [
     path("models/products/<str:product_code>/rollback/", views.model_rollback, name="model-rollback"),
     path("models/<str:public_id>/", views.model_detail, name="model-detail"),
     path("models/<str:public_id>/<str:action>/", views.model_action, name="model-action"),
+    path("segments/", views.segment_list, name="segment-list"),
+    path("segments/build/", views.segments_build, name="segments-build"),
+    path("segments/<str:kind>/", views.segmentation_detail, name="segmentation-detail"),
+    path("segments/<str:kind>/v<int:version>/", views.segmentation_detail, name="segmentation-version"),
 ]

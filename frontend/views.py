@@ -104,7 +104,12 @@ def customer_360(request: HttpRequest, external_id: str) -> HttpResponse:
         "spending": data.spending_chart.as_json(),
         "score": data.credit_score_chart.as_json(),
     }
-    return render(request, "frontend/customer_360.html", {"c": data, "customer": customer, "charts": charts})
+    segments = _customer_segments(customer)
+    return render(
+        request,
+        "frontend/customer_360.html",
+        {"c": data, "customer": customer, "charts": charts, "segments": segments},
+    )
 
 
 @requires("run_imports")
@@ -299,6 +304,89 @@ def models_train(request: HttpRequest) -> HttpResponse:
         train_models_task,
         kwargs={"requested_by_id": request.user.pk, "force": request.POST.get("force") == "1"},
         label="Train propensity models",
+        requested_by=request.user,
+    )
+    return redirect("frontend:task-run-detail", task_id=run.task_id)
+
+
+# --- Segments -------------------------------------------------------------------------------------------------------
+
+
+def _customer_segments(customer: Any) -> list[Any]:
+    """The customer's current segments, in kind order, for the Customer 360 page."""
+    from modeling.models import SegmentationKind
+    from modeling.segments import customer_segments
+
+    found = customer_segments(customer_id=customer.pk)
+    return [found[kind] for kind in SegmentationKind.values if kind in found]
+
+
+def _selection_chart(segmentation: Any) -> dict[str, Any]:
+    """The score of each candidate k, for the "choosing k" chart."""
+    selection = segmentation.selection or {}
+    scores = selection.get("scores") or []
+    criterion = selection.get("criterion", "")
+    second = "silhouette" if criterion == "bic" else "inertia"
+    return {
+        "k": [s["k"] for s in scores],
+        "chosen": selection.get("k"),
+        "criterion": criterion,
+        "better": selection.get("better", ""),
+        "values": [s.get(criterion) for s in scores],
+        "second": second,
+        "second_values": [s.get(second) for s in scores],
+        "smallest_share": [s.get("smallest_share") for s in scores],
+        "min_share": selection.get("min_segment_share"),
+    }
+
+
+@requires("view_models")
+@require_GET
+def segment_list(request: HttpRequest) -> HttpResponse:
+    from modeling.segments import segmentations_current
+
+    return render(
+        request,
+        "frontend/segment_list.html",
+        {"segmentations": segmentations_current(), "can_manage": user_can(request.user, "manage_models")},
+    )
+
+
+@requires("view_models")
+@require_GET
+def segmentation_detail(request: HttpRequest, kind: str, version: int | None = None) -> HttpResponse:
+    from modeling.models import SegmentationKind
+    from modeling.segments import segmentation_get, segmentation_versions
+
+    if kind not in SegmentationKind.values:
+        raise Http404("No such kind of segmentation")
+    segmentation = segmentation_get(kind=kind, version=version)
+    if segmentation is None:
+        raise Http404("No such segmentation version")
+    return render(
+        request,
+        "frontend/segment_detail.html",
+        {
+            "segmentation": segmentation,
+            "segments": list(segmentation.segments.all()),
+            "versions": segmentation_versions(kind=kind),
+            "chart": _selection_chart(segmentation),
+            "can_manage": user_can(request.user, "manage_models"),
+        },
+    )
+
+
+@requires("manage_models")
+@require_http_methods(["POST"])
+def segments_build(request: HttpRequest) -> HttpResponse:
+    """Queue a rebuild of every segmentation and follow it on its task page."""
+    from core.task_runs import task_run_enqueue
+    from modeling.tasks import segments_build_task
+
+    run = task_run_enqueue(
+        segments_build_task,
+        kwargs={"requested_by_id": request.user.pk},
+        label="Build customer segments",
         requested_by=request.user,
     )
     return redirect("frontend:task-run-detail", task_id=run.task_id)

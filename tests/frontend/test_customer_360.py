@@ -175,8 +175,8 @@ def test_a_customer_with_no_history_gets_an_empty_page_that_says_so(client_as, c
 def test_the_page_costs_a_fixed_number_of_queries(request, client_as, jane, persona, django_assert_max_num_queries):
     client = client_as(request.getfixturevalue(persona))
 
-    # session, user, customer, then the ten Customer 360 reads
-    with django_assert_max_num_queries(13):
+    # session, user, customer, then the ten Customer 360 reads and the customer's segments
+    with django_assert_max_num_queries(14):
         response = page_of(client)
 
     assert response.status_code == 200

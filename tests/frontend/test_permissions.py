@@ -54,9 +54,9 @@ def test_anonymous_people_are_sent_to_the_login_page(client_as, jane, task_run, 
 @pytest.mark.parametrize(
     ("persona", "labels"),
     [
-        ("bianca", ["Customers", "Imports", "Tasks"]),
-        ("carlos", ["Customers", "Tasks", "Audit trail"]),
-        ("alice_admin", ["Customers", "Imports", "Tasks", "Audit trail", "Users & API clients"]),
+        ("bianca", ["Customers", "Imports", "Tasks", "Models", "Segments"]),
+        ("carlos", ["Customers", "Tasks", "Models", "Segments", "Audit trail"]),
+        ("alice_admin", ["Customers", "Imports", "Tasks", "Models", "Segments", "Audit trail", "Users & API clients"]),
         ("oscar", []),
     ],
 )
