@@ -167,6 +167,10 @@ MODEL_HORIZON_DAYS = env_int("MODEL_HORIZON_DAYS", 90)
 MODEL_MIN_POSITIVES = env_int("MODEL_MIN_POSITIVES", 20)
 # Training stacks this many monthly cut-offs (the latest is the test set).
 MODEL_TRAINING_CUTOFFS = env_int("MODEL_TRAINING_CUTOFFS", 6)
+# LightGBM threads when training: fixed, since the trees may differ with the thread count. One by
+# default: on a 2-core machine shared with the web and database, two OpenMP threads spin-wait on each
+# other and trained up to 10x slower in our measurements; raise it on a dedicated training machine.
+MODEL_TRAINING_THREADS = env_int("MODEL_TRAINING_THREADS", 1)
 
 # --- Security ---------------------------------------------------------------
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
@@ -263,6 +267,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "task-runs-mark-stale": {
         "task": "core.task_runs_mark_stale",
         "schedule": env_int("TASK_RUN_STALE_SWEEP_SECONDS", 300),
+        "options": {"expires": 290},
+    },
+    # A scoring run whose worker died moves again without waiting for the broker to redeliver.
+    "scoring-runs-resume": {
+        "task": "modeling.scoring_runs_resume",
+        "schedule": env_int("SCORING_RESUME_SWEEP_SECONDS", 300),
         "options": {"expires": 290},
     },
     # Retraining skips itself when the training data's fingerprint is unchanged.

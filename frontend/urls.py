@@ -21,6 +21,7 @@ urlpatterns = [
     path("audit/", views.audit_list, name="audit-list"),
     path("models/", views.model_list, name="model-list"),
     path("models/train/", views.models_train, name="models-train"),
+    path("models/score/", views.scoring_start, name="scoring-start"),
     path("models/products/<str:product_code>/rollback/", views.model_rollback, name="model-rollback"),
     path("models/<str:public_id>/", views.model_detail, name="model-detail"),
     path("models/<str:public_id>/<str:action>/", views.model_action, name="model-action"),

@@ -295,6 +295,22 @@ def model_rollback(request: HttpRequest, product_code: str) -> HttpResponse:
 
 @requires("manage_models")
 @require_http_methods(["POST"])
+def scoring_start(request: HttpRequest) -> HttpResponse:
+    """Queue a batch scoring of every customer with the active models."""
+    from core.task_runs import task_run_enqueue
+    from modeling.tasks import scoring_start_task
+
+    run = task_run_enqueue(
+        scoring_start_task,
+        kwargs={"requested_by_id": request.user.pk},
+        label="Score every customer",
+        requested_by=request.user,
+    )
+    return redirect("frontend:task-run-detail", task_id=run.task_id)
+
+
+@requires("manage_models")
+@require_http_methods(["POST"])
 def models_train(request: HttpRequest) -> HttpResponse:
     """Queue a training run and follow it on its task page."""
     from core.task_runs import task_run_enqueue

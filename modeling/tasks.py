@@ -45,16 +45,18 @@ def train_models_task(
 
 
 @shared_task(bind=True, name="modeling.score_customers")
-def score_customers_task(self: Any, run_id: int, batch_size: int | None = None) -> dict[str, Any]:
+def score_customers_task(
+    self: Any, run_id: int, batch_size: int | None = None, max_seconds: float | None = None
+) -> dict[str, Any]:
     """Step a scoring run for a short while, then re-enqueue itself for the rest.
 
     Each chunk commits with the run's cursor, so a redelivery (acks_late after a
     killed worker) or a duplicate task resumes at the cursor and writes nothing
-    twice. Short tasks (``SCORING_TASK_SECONDS``) keep redelivery cheap. In eager
-    mode (no broker) it runs the whole run in one call.
+    twice. Short tasks (``max_seconds``, default ``SCORING_TASK_SECONDS``) keep
+    redelivery cheap. In eager mode (no broker) it runs the whole run in one call.
     """
     from core.task_runs import task_run_progress
-    from modeling.models import ScoringRun
+    from modeling.models import ScoringRun, ScoringRunStatus
     from modeling.scoring import SCORING_BATCH_SIZE, SCORING_TASK_SECONDS, ScoringError, scoring_run_work
 
     if not ScoringRun.objects.filter(pk=run_id).exists():
@@ -69,16 +71,19 @@ def score_customers_task(self: Any, run_id: int, batch_size: int | None = None) 
         more = scoring_run_work(
             run_id=run_id,
             batch_size=batch_size or SCORING_BATCH_SIZE,
-            max_seconds=None if self.request.is_eager else SCORING_TASK_SECONDS,
+            max_seconds=None if self.request.is_eager else (max_seconds or SCORING_TASK_SECONDS),
             progress=progress,
         )
     except ScoringError as exc:
         # The run is marked failed with the reason; retrying would fail the same way.
         return {"ok": False, "run_id": run_id, "error": str(exc)}
+    failed = ScoringRun.objects.filter(pk=run_id, status=ScoringRunStatus.FAILED).values_list("error", flat=True)
+    if failed:
+        return {"ok": False, "run_id": run_id, "error": failed[0]}
     if more:
         # Same queue it came from, so a dedicated scoring queue keeps its work.
         queue = (self.request.delivery_info or {}).get("routing_key")
-        self.apply_async(kwargs={"run_id": run_id, "batch_size": batch_size}, queue=queue)
+        self.apply_async(kwargs={"run_id": run_id, "batch_size": batch_size, "max_seconds": max_seconds}, queue=queue)
     return {"ok": True, "run_id": run_id, "more": more}
 
 
@@ -94,3 +99,60 @@ def scoring_runs_resume_task() -> dict[str, Any]:
     for run_id in stale:
         score_customers_task.delay(run_id=run_id)
     return {"resumed": stale}
+
+
+@shared_task(bind=True, name="modeling.build_segments")
+def segments_build_task(
+    self: Any, snapshot_id: int | None = None, requested_by_id: int | None = None
+) -> dict[str, Any]:
+    """Build a new current version of every segmentation from a feature snapshot
+    (default: today's, built if there is no recent one)."""
+    from django.utils import timezone
+
+    from core.models import User
+    from core.task_runs import task_run_progress
+    from modeling.models import FeatureSnapshot
+    from modeling.segments import SegmentationError, segmentations_build
+    from modeling.snapshots import SnapshotError, bank_today, feature_snapshot_get_or_build
+
+    now = timezone.now()
+    actor = User.objects.filter(pk=requested_by_id).first() if requested_by_id else None
+    if snapshot_id is None:
+        snapshot = feature_snapshot_get_or_build(cutoff=bank_today(now), now=now)
+    else:
+        snapshot = FeatureSnapshot.objects.filter(pk=snapshot_id).first()
+        if snapshot is None:
+            logger.info("segments: feature snapshot %s is gone", snapshot_id)
+            return {"ok": False, "error": f"no feature snapshot {snapshot_id}"}
+    task_id = self.request.id
+
+    def progress(done: int, total: int, message: str) -> None:
+        task_run_progress(task_id=task_id, done=done, total=total, message=message)
+
+    try:
+        built = segmentations_build(snapshot=snapshot, actor=actor, now=now, progress=progress)
+    except (SegmentationError, SnapshotError) as exc:
+        logger.warning("segments refused: %s", exc)
+        return {"ok": False, "error": str(exc)}
+    return {"ok": True, "snapshot_id": snapshot.pk, "segmentations": [f"{s.kind} v{s.version}" for s in built]}
+
+
+@shared_task(bind=True, name="modeling.start_scoring")
+def scoring_start_task(self: Any, requested_by_id: int | None = None) -> dict[str, Any]:
+    """Start a batch scoring run with today's feature table (built here if needed,
+    which can take a minute on a large bank: too long for a web request), then
+    hand the run to ``score_customers_task``."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from core.models import User
+    from modeling.propensity import MissingFeatureError
+    from modeling.scoring import NoActiveModelError, scoring_run_start
+
+    actor = User.objects.filter(pk=requested_by_id).first() if requested_by_id else None
+    try:
+        run = scoring_run_start(snapshot=None, actor=actor, now=timezone.now())
+    except (NoActiveModelError, MissingFeatureError) as exc:
+        return {"ok": False, "error": str(exc)}
+    transaction.on_commit(lambda: score_customers_task.delay(run_id=run.pk))
+    return {"ok": True, "run_id": run.pk, "customers": run.total}

@@ -84,3 +84,24 @@ def test_the_train_button_queues_a_training_task_and_opens_its_page(client_as, b
     assert response.status_code == 302
     assert response["Location"] == reverse("frontend:task-run-detail", args=[run.task_id])
     assert run.requested_by == bianca
+
+
+def test_the_score_button_queues_a_scoring_run(client_as, bianca, candidate, monkeypatch):
+    from modeling import tasks
+
+    monkeypatch.setattr(tasks.scoring_start_task, "apply_async", lambda **kw: None)
+
+    response = client_as(bianca).post(reverse("frontend:scoring-start"))
+
+    run = TaskRun.objects.get(name="modeling.start_scoring")
+    assert response.status_code == 302
+    assert run.requested_by == bianca
+
+
+def test_starting_scoring_without_an_active_model_fails_with_the_reason(bianca, candidate):
+    from modeling.tasks import scoring_start_task
+
+    result = scoring_start_task.apply(kwargs={"requested_by_id": bianca.pk}).get()
+
+    assert result["ok"] is False
+    assert "rules alone" in result["error"]
