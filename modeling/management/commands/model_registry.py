@@ -22,7 +22,9 @@ class Command(BaseCommand):
         parser.add_argument("action", choices=["list", "approve", "reject", "activate", "retire", "rollback"])
         parser.add_argument("--as", dest="username", default="", help="The person acting (required for changes).")
         parser.add_argument("--product", default="", help="Product code; with approve/activate, its latest version.")
-        parser.add_argument("--version", type=int, default=0, help="Version number (with --product).")
+        parser.add_argument(
+            "--model-version", dest="version", type=int, default=0, help="Version number (with --product)."
+        )
         parser.add_argument(
             "--all-candidates", action="store_true", help="approve: every candidate; activate: every approved one."
         )
@@ -76,7 +78,7 @@ class Command(BaseCommand):
                 latest.setdefault(v.product_id, v)
             return list(latest.values())
         if not product:
-            raise CommandError("name a --product (and --version), or use --all-candidates")
+            raise CommandError("name a --product (and --model-version), or use --all-candidates")
         qs = qs.filter(product__code=product)
         if version:
             found = qs.filter(version=version).first()
