@@ -98,6 +98,151 @@ def _flag(name: str, description: str, source: str) -> Feature:
     return _f(name, description, source, kind=Kind.BOOLEAN, missing="never missing", fill=False)
 
 
+# --- Contact history, phone and calendar ------------------------------------------------------------------------------
+
+OFFERS = "customers_contacthistory"
+DETAILS = "customers_contactdetails"
+OFFER_LOOKBACK_DAYS = 365  # offers are read this far back
+MARKET_CHANGE_DAYS = 30
+OFFER_WINDOWS = (30, 90, 365)
+# What the latest offer had come to at the cut-off (see ``last_offer_response``).
+OFFER_RESPONSES = ("accepted", "rejected", "no_response", "none")
+PHONE_TYPES = ("mobile", "other", "none")
+# E.164 prefixes of mobile numbers: Portugal, Spain, France, the United Kingdom, Germany, Italy,
+# Ireland, the Netherlands, Belgium, Luxembourg, Austria, Switzerland. Extend for other countries.
+MOBILE_PREFIXES = (
+    "+3519",
+    "+346",
+    "+3471",
+    "+3472",
+    "+3473",
+    "+3474",
+    "+336",
+    "+337",
+    "+4471",
+    "+4472",
+    "+4473",
+    "+4474",
+    "+4475",
+    "+4477",
+    "+4478",
+    "+4479",
+    "+4915",
+    "+4916",
+    "+4917",
+    "+393",
+    "+3538",
+    "+316",
+    "+324",
+    "+3526",
+    "+436",
+    "+417",
+)
+
+
+def _contact_features() -> list[Feature]:
+    """What the bank's own contact history says: how often, how recently and with what answer
+    the customer was offered something. Answers count only once recorded (``responded_at``)
+    before the cut-off, so an offer answered after it reads as unanswered."""
+    out: list[Feature] = []
+    add = out.append
+    answered = "answer recorded before the cut-off"
+    for days in OFFER_WINDOWS:
+        add(
+            _f(
+                f"offers_{days}d",
+                f"Offers made to the customer in the last {days} days, any product or channel.",
+                OFFERS,
+            )
+        )
+    add(_f("offers_accepted_365d", f"Offers of the last 365 days the customer accepted ({answered}).", OFFERS))
+    add(
+        _f(
+            "offers_rejected_365d",
+            f"Offers of the last 365 days the customer rejected or dismissed ({answered}).",
+            OFFERS,
+        )
+    )
+    add(
+        _f(
+            "days_since_last_offer",
+            f"Days from the latest offer to the cut-off (read back {OFFER_LOOKBACK_DAYS} days).",
+            OFFERS,
+            missing=f"none in {OFFER_LOOKBACK_DAYS} days: {OFFER_LOOKBACK_DAYS}, flagged by no_offer_365d",
+            fill=float(OFFER_LOOKBACK_DAYS),
+            indicator="no_offer_365d",
+        )
+    )
+    add(_flag("no_offer_365d", f"No offer in the last {OFFER_LOOKBACK_DAYS} days.", OFFERS))
+    add(
+        _f(
+            "days_since_last_response",
+            "Days from the latest acceptance, rejection or dismissal of an offer of the last 365 days "
+            f"({answered}) to the cut-off.",
+            OFFERS,
+            missing=f"no such answer: {OFFER_LOOKBACK_DAYS}",
+            fill=float(OFFER_LOOKBACK_DAYS),
+        )
+    )
+    add(
+        _f(
+            "last_offer_response",
+            "What the latest offer of the last 365 days had come to at the cut-off: accepted, rejected (or "
+            "dismissed), no_response (no answer recorded before the cut-off, whatever came later) or none "
+            "(no offer). Offers made at the same instant: accepted first, then rejected.",
+            OFFERS,
+            kind=Kind.CATEGORICAL,
+            categories=(*OFFER_RESPONSES, UNKNOWN),
+            fill="none",
+            missing="no offer: 'none'",
+        )
+    )
+    add(_f("campaigns_365d", "Distinct campaigns that made the customer an offer in the last 365 days.", OFFERS))
+    add(
+        _f(
+            "offers_latest_campaign",
+            "Offers of the last 365 days from the campaign that made the latest one: how many times that "
+            "campaign has tried already.",
+            OFFERS,
+        )
+    )
+    add(
+        _f(
+            "offers_earlier_campaigns_365d",
+            "Offers of the last 365 days from other campaigns than the one that made the latest offer.",
+            OFFERS,
+        )
+    )
+    for name, what in (
+        ("offers_365d", "Offers of one product in the last 365 days"),
+        ("accepted_365d", f"Offers of one product in the last 365 days accepted ({answered})"),
+        ("rejected_365d", f"Offers of one product in the last 365 days rejected or dismissed ({answered})"),
+    ):
+        add(_f(f"{name}_{{key}}", f"{what}; key: the product code in lower case.", OFFERS, template=True))
+    add(
+        _f(
+            "phone_type",
+            "The kind of phone number on file: mobile (an E.164 number in a mobile range of MOBILE_PREFIXES: "
+            "PT, ES, FR, UK, DE, IT, IE, NL, BE, LU, AT, CH), other (any other number) or none. Contact details "
+            "keep no history: the number on file now, if Crossell had received it before the cut-off.",
+            DETAILS,
+            kind=Kind.CATEGORICAL,
+            categories=(*PHONE_TYPES, UNKNOWN),
+            fill="none",
+            missing="no number, erased, or received after the cut-off: 'none'",
+        )
+    )
+    add(
+        _f(
+            "calendar_month",
+            "Month of the cut-off (1 to 12), for seasonality.",
+            "the cut-off date",
+            missing="never missing",
+        )
+    )
+    return out
+
+
 def _build() -> list[Feature]:
     out: list[Feature] = []
     add = out.append
@@ -255,6 +400,18 @@ def _build() -> list[Feature]:
         )
     )
     # Market context.
+    # Declared before market_{key}, whose pattern would match its names too.
+    add(
+        _f(
+            f"market_change_{MARKET_CHANGE_DAYS}d_{{key}}",
+            f"Latest value of one market indicator dated before the cut-off minus the latest dated more than "
+            f"{MARKET_CHANGE_DAYS} days before it (for a monthly indicator, about this month's value minus the "
+            "previous month's): which way the market is moving. Key: the indicator name in lower case.",
+            MARKET,
+            missing="either value missing: 0",
+            template=True,
+        )
+    )
     add(
         _f(
             "market_{key}",
@@ -264,6 +421,7 @@ def _build() -> list[Feature]:
             template=True,
         )
     )
+    out.extend(_contact_features())
     # The customer.
     add(_f("tenure_months", "Whole months from customer_since to the cut-off.", CUST, missing="never missing"))
     add(
@@ -390,6 +548,9 @@ def render_features_doc() -> str:
         "  holder; the account's current status is not used, as it may have changed since.",
         "- Money is converted to `BASE_CURRENCY` at the latest FX rate dated before the cut-off; amounts in a",
         "  currency without such a rate are left out of money features (they still count in counts).",
+        "- Offers (contact history) count by `offered_at`; an offer's answer counts only once recorded",
+        "  (`responded_at`) before the cut-off, so an offer answered later reads as unanswered. Contact details",
+        "  keep no history: `phone_type` reads the number on file now, if received before the cut-off.",
         "",
         "## Allowed use",
         "",

@@ -79,30 +79,37 @@ def feature_snapshot_build(
 
     ``known_at`` defaults to ``now``: a snapshot of a past cut-off built today reads
     history loaded after the fact (its ``received_at`` is the load time) but never
-    a fact dated on or after the cut-off.
+    a fact dated on or after the cut-off. A failure leaves the row ``failed`` with
+    the error, and no file.
     """
     now = now or timezone.now()
     known_at = known_at or now
     snapshot = FeatureSnapshot.objects.create(cutoff=cutoff, known_at=known_at)
     started = time.perf_counter()
+    relative = Path(SNAPSHOT_DIR) / f"{cutoff.isoformat()}-{snapshot.public_id}.parquet"
+    target = Path(settings.MODEL_DIR) / relative
     try:
         frame = compute_features(cutoff=cutoff, known_at=known_at)
-        relative = Path(SNAPSHOT_DIR) / f"{cutoff.isoformat()}-{snapshot.public_id}.parquet"
-        sha = _write_atomically(frame, Path(settings.MODEL_DIR) / relative)
+        sha = _write_atomically(frame, target)
+        fingerprint = frame_fingerprint(frame)
     except Exception as exc:
+        target.unlink(missing_ok=True)
         FeatureSnapshot.objects.filter(pk=snapshot.pk).update(
-            status=SnapshotStatus.FAILED, error=str(exc)[:2000], updated_at=timezone.now()
+            status=SnapshotStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], updated_at=timezone.now()
         )
+        logger.warning("feature snapshot %s as of %s failed: %s", snapshot.pk, cutoff, type(exc).__name__)
         raise
     snapshot.path = str(relative)
     snapshot.sha256 = sha
-    snapshot.data_fingerprint = frame_fingerprint(frame)
+    snapshot.data_fingerprint = fingerprint
     snapshot.columns = list(frame.columns)
     snapshot.customer_count = len(frame)
     snapshot.seconds = time.perf_counter() - started
     snapshot.status = SnapshotStatus.READY
     snapshot.save()
-    logger.info("feature snapshot %s: %d customers as of %s", snapshot.pk, len(frame), cutoff)
+    logger.info(
+        "feature snapshot %s: %d customers as of %s in %.1f s", snapshot.pk, len(frame), cutoff, snapshot.seconds
+    )
     return snapshot
 
 
@@ -117,25 +124,39 @@ def feature_snapshot_latest(*, cutoff: dt.date, known_after: dt.datetime | None 
 def feature_snapshot_get_or_build(
     *, cutoff: dt.date, now: dt.datetime, max_age: dt.timedelta = dt.timedelta(hours=12)
 ) -> FeatureSnapshot:
-    """A ready snapshot of ``cutoff`` built at most ``max_age`` ago, or a new one."""
+    """A ready snapshot of ``cutoff`` built at most ``max_age`` ago whose file is
+    still there, or a new one."""
     existing = feature_snapshot_latest(cutoff=cutoff, known_after=now - max_age)
-    return existing or feature_snapshot_build(cutoff=cutoff, now=now)
+    if existing is not None and (Path(settings.MODEL_DIR) / existing.path).is_file():
+        return existing
+    return feature_snapshot_build(cutoff=cutoff, now=now)
 
 
 def feature_snapshot_load(
     snapshot: FeatureSnapshot, *, customer_ids: Sequence[int] | None = None, columns: Sequence[str] | None = None
 ) -> pd.DataFrame:
-    """The stored table (optionally some customers and columns), after checking its hash."""
+    """The stored table (optionally some customers and columns), after checking its
+    hash: exactly what ``compute_features`` returned, dtypes included."""
     if snapshot.status != SnapshotStatus.READY:
         raise SnapshotError(f"feature snapshot {snapshot.pk} is {snapshot.status}, not ready")
     path = Path(settings.MODEL_DIR) / snapshot.path
-    if not path.is_file():
+    if not snapshot.path or not path.is_file():
         raise SnapshotError(f"feature snapshot {snapshot.pk}: file {path} is missing")
     if file_sha256(path) != snapshot.sha256:
-        raise SnapshotError(f"feature snapshot {snapshot.pk}: {path} does not match its recorded sha256")
-    frame = pd.read_parquet(path, engine="pyarrow", columns=list(columns) if columns is not None else None)
+        raise SnapshotError(
+            f"feature snapshot {snapshot.pk}: {path} does not match its recorded sha256 "
+            "(truncated or changed since it was written)"
+        )
+    if columns is not None:
+        missing = [c for c in columns if c not in snapshot.columns]
+        if missing:
+            raise SnapshotError(f"feature snapshot {snapshot.pk} has no column(s) {', '.join(missing)}")
+    try:
+        frame = pd.read_parquet(path, engine="pyarrow", columns=list(columns) if columns is not None else None)
+    except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
+        raise SnapshotError(f"feature snapshot {snapshot.pk}: {path} is not a readable table: {exc}") from exc
     for column in frame.columns:
-        # Parquet gives text back as pandas' string dtype; compute_features returns object.
+        # Parquet may give text back as pandas' string dtype; compute_features returns object.
         if pd.api.types.is_string_dtype(frame[column].dtype) and frame[column].dtype != object:
             frame[column] = frame[column].astype(object)
     if customer_ids is not None:
@@ -143,17 +164,23 @@ def feature_snapshot_load(
     return frame
 
 
-@transaction.atomic
 def feature_snapshots_prune(*, keep_per_cutoff: int = 1) -> int:
-    """Delete older snapshots of each cut-off that nothing references, and their files."""
+    """Delete what nobody needs: failed snapshots, and ready ones older than the
+    newest ``keep_per_cutoff`` of their cut-off that no segmentation or scoring run
+    references. Files go once the deletion commits. Returns the rows deleted."""
+    doomed: list[FeatureSnapshot] = []
+    for cutoff in FeatureSnapshot.objects.values_list("cutoff", flat=True).distinct().order_by("cutoff"):
+        of_cutoff = FeatureSnapshot.objects.filter(cutoff=cutoff)
+        doomed += of_cutoff.filter(status=SnapshotStatus.FAILED)
+        doomed += of_cutoff.filter(status=SnapshotStatus.READY).order_by("-created_at", "-pk")[keep_per_cutoff:]
     removed = 0
-    for cutoff in FeatureSnapshot.objects.values_list("cutoff", flat=True).distinct():
-        stale = FeatureSnapshot.objects.filter(cutoff=cutoff).order_by("-created_at")[keep_per_cutoff:]
-        for snapshot in stale:
+    with transaction.atomic():
+        for snapshot in doomed:
             if snapshot.segmentations.exists() or snapshot.scoring_runs.exists():
                 continue
             if snapshot.path:
-                (Path(settings.MODEL_DIR) / snapshot.path).unlink(missing_ok=True)
+                path = Path(settings.MODEL_DIR) / snapshot.path
+                transaction.on_commit(lambda path=path: path.unlink(missing_ok=True))
             snapshot.delete()
             removed += 1
     return removed
