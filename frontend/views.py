@@ -108,8 +108,44 @@ def customer_360(request: HttpRequest, external_id: str) -> HttpResponse:
     return render(
         request,
         "frontend/customer_360.html",
-        {"c": data, "customer": customer, "charts": charts, "segments": segments},
+        {
+            "c": data,
+            "customer": customer,
+            "charts": charts,
+            "segments": segments,
+            "propensity": _customer_propensity(customer),
+        },
     )
+
+
+def _customer_propensity(customer: Any) -> dict[str, Any]:
+    """The customer's real-time scores for the page: what the decision engine would see now."""
+    from customers.models import Product
+    from modeling.models import ModelVersion
+    from modeling.scoring import UnknownCustomerError, score_customer
+
+    try:
+        result = score_customer(customer_id=customer.pk, now=timezone.now())
+    except UnknownCustomerError as exc:
+        return {"available": False, "message": str(exc)}
+    if not result.available:
+        return {"available": False, "message": result.message}
+    products = Product.objects.in_bulk([s.product_id for s in result.scores])
+    versions = ModelVersion.objects.in_bulk([s.model_version_id for s in result.scores if s.model_version_id])
+    rows = []
+    for s in result.scores:
+        version = versions.get(s.model_version_id)
+        rows.append(
+            {
+                "product_code": s.product_code,
+                "product_name": products[s.product_id].name if s.product_id in products else s.product_code,
+                "percent": 100 * s.propensity,
+                "reasons": s.reasons,
+                "model_version": version.version if version else None,
+                "model_url": reverse("frontend:model-detail", args=[version.public_id]) if version else "",
+            }
+        )
+    return {"available": True, "scores": rows}
 
 
 @requires("run_imports")

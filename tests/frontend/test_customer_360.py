@@ -180,3 +180,26 @@ def test_the_page_costs_a_fixed_number_of_queries(request, client_as, jane, pers
         response = page_of(client)
 
     assert response.status_code == 200
+
+
+def test_the_page_shows_real_time_propensities_from_the_active_models(client_as, bianca, settings, tmp_path):
+    from tests.modeling.scoring_setup import bank_build, caches_clear
+
+    settings.MODEL_DIR = tmp_path
+    bank = bank_build(20)
+    customer = bank.customers[3]
+
+    page = client_as(bianca).get(reverse("frontend:customer-360", args=[customer.external_id])).content.decode()
+    caches_clear()
+
+    assert 'id="propensities"' in page
+    for product in bank.products:
+        assert product.name in page
+    assert page.count("%</td>") == len(bank.products)
+    assert f"/models/{bank.versions['EASY_SAVER'].public_id}/" in page
+
+
+def test_without_an_active_model_the_page_says_decisions_use_rules_alone(client_as, bianca, jane):
+    page = client_as(bianca).get(reverse("frontend:customer-360", args=[jane.external_id])).content.decode()
+
+    assert "rules alone" in page
