@@ -3,9 +3,13 @@
 UCI Bank Marketing (Moro, Cortez & Rita, 2014; CC BY 4.0): each row of
 ``bank-additional-full.csv`` is one telephone contact of a term-deposit
 campaign and its outcome. Each becomes a synthetic customer, its mortgage and
-personal-loan holdings, one campaign-history row, and the month's economic
-indicators. The call's ``duration`` is known only after the call and would leak
-the outcome into any model: it is read past and stored nowhere.
+personal-loan holdings, its phone (mobile or landline, as ``contact`` says), its
+contact history (the earlier calls of this campaign, ``campaign``; the contacts
+of a previous campaign, ``previous``, ``pdays`` and ``poutcome``; then this call
+with its outcome ``y``), and the economic indicators. Everything but ``y`` was
+known to the bank before the call. The call's ``duration`` is known only after
+the call and would leak the outcome into any model: it is read past and stored
+nowhere.
 
 The file has month and weekday but no year. Its rows run in date order from
 May 2008 to November 2010, so the year is derived from the row order (see
@@ -41,6 +45,10 @@ BANK_MARKETING_COLUMNS = (
     "contact",
     "month",
     "day_of_week",
+    "campaign",
+    "pdays",
+    "previous",
+    "poutcome",
     "emp.var.rate",
     "cons.price.idx",
     "cons.conf.idx",
@@ -48,13 +56,15 @@ BANK_MARKETING_COLUMNS = (
     "nr.employed",
     "y",
 )
+# Monthly and quarterly indicators: one value per month, dated the 1st.
 INDICATORS = {
     "emp.var.rate": "emp_var_rate",
     "cons.price.idx": "cons_price_idx",
     "cons.conf.idx": "cons_conf_idx",
-    "euribor3m": "euribor3m",
     "nr.employed": "nr_employed",
 }
+# A daily indicator: one value per contact date, dated that day.
+DAILY_INDICATORS = {"euribor3m": "euribor3m"}
 EMPLOYMENT_OF_JOB = {
     "admin.": "employed",
     "blue-collar": "employed",
@@ -72,7 +82,17 @@ EMPLOYMENT_OF_JOB = {
 MARITAL = {"married": "married", "single": "single", "divorced": "divorced", "unknown": "unknown"}
 YES_NO_UNKNOWN = ("yes", "no", "unknown")
 RISK_OF_DEFAULT = {"yes": "high", "no": "low", "unknown": ""}
-CONTACT_CHANNEL = {"cellular": "call_centre", "telephone": "call_centre"}
+CONTACT_TYPES = ("cellular", "telephone")
+# The phone on file, by the contact type of the calls. Fictional numbers from Ofcom's ranges
+# reserved for drama (07700 900xxx mobile, 01632 960xxx landline): they look like a mobile and a
+# landline to anything that reads numbers, and no real person can ever be reached on them.
+PHONE_PREFIX = {"cellular": "+447700900", "telephone": "+441632960"}
+POUTCOMES = {"nonexistent": None, "failure": "rejected", "success": "accepted"}
+NOT_PREVIOUSLY_CONTACTED = 999  # pdays when the client was not contacted in a recent previous campaign
+# When the file gives no pdays for an earlier campaign (999 with previous > 0), its last contact is
+# dated this many days back: longer ago than any pdays in the file (27 at most).
+UNKNOWN_PDAYS_DAYS = 182
+PREVIOUS_CAMPAIGN = "UCIBM_PREVIOUS"
 CURRENCY = "EUR"
 # Product codes carry a prefix so loading the data set never rewrites a bank's own products.
 TERM_DEPOSIT = "UCI_TERM_DEPOSIT"
@@ -86,6 +106,8 @@ PRODUCTS = (
 )
 CUSTOMER_PREFIX = "UCIBM"
 OFFER_HOUR = 12  # the data has no time of day; contacts are put at noon, bank time
+# A previous campaign's contacts come before this campaign's calls of the same day.
+PREVIOUS_HOUR = 10
 
 
 class PublicDatasetError(ValueError):
@@ -223,40 +245,92 @@ def _write(out_dir: Path, entity: str, rows: Iterable[Sequence[str]]) -> int:
     return count
 
 
+def _integer(source: Path, row: dict[str, str], column: str, low: int, high: int) -> int:
+    try:
+        value = int(row[column])
+    except ValueError:
+        raise PublicDatasetError(
+            f"{source}, line {row['_line']}, column {column}: {row[column]!r} is not a whole number"
+        ) from None
+    if not low <= value <= high:
+        raise PublicDatasetError(f"{source}, line {row['_line']}, column {column}: {value} is out of range")
+    return value
+
+
+@dataclass(frozen=True)
+class _Offer:
+    offer_id: str
+    campaign_code: str
+    offered_at: dt.datetime
+    outcome: str
+    responded: bool
+
+
+def _history(source: Path, row: dict[str, str], customer_id: str, contact: dt.date) -> list[_Offer]:
+    """The contact history the bank had before this call, from ``campaign``, ``previous``,
+    ``pdays`` and ``poutcome``, oldest first (see docs/public-datasets.md)."""
+    campaign = _integer(source, row, "campaign", 1, 999)
+    pdays = _integer(source, row, "pdays", 0, NOT_PREVIOUSLY_CONTACTED)
+    previous = _integer(source, row, "previous", 0, 999)
+    poutcome = POUTCOMES[_check(source, row, "poutcome", POUTCOMES)]
+    if (previous == 0) != (poutcome is None) or (previous == 0 and pdays != NOT_PREVIOUSLY_CONTACTED):
+        raise PublicDatasetError(
+            f"{source}, line {row['_line']}: previous={previous}, pdays={pdays} and poutcome={row['poutcome']!r} "
+            "disagree (no previous contact must be previous=0, pdays=999, poutcome=nonexistent)"
+        )
+    offers = []
+    if previous:
+        # The previous campaign: its last contact pdays before this call (a same-day one, pdays 0,
+        # the day before, so that it precedes the call's cut-off), its earlier ones a day apart
+        # before that, unanswered; the last one with the campaign's outcome.
+        back = UNKNOWN_PDAYS_DAYS if pdays == NOT_PREVIOUSLY_CONTACTED else max(pdays, 1)
+        last = contact - dt.timedelta(days=back)
+        for k in range(previous, 0, -1):
+            day = last - dt.timedelta(days=k - 1)
+            outcome = poutcome if k == 1 else "no_response"
+            at = dt.datetime.combine(day, dt.time(PREVIOUS_HOUR))
+            offers.append(_Offer(f"{customer_id}P{k}", PREVIOUS_CAMPAIGN, at, outcome, k == 1))
+    # This campaign's earlier calls, one a day on the days before this one, unanswered.
+    code = f"UCIBM_{contact:%Y%m}"
+    for k in range(campaign - 1, 0, -1):
+        at = dt.datetime.combine(contact - dt.timedelta(days=k), dt.time(OFFER_HOUR))
+        offers.append(_Offer(f"{customer_id}A{k}", code, at, "no_response", False))
+    return offers
+
+
 def bank_marketing_convert(*, source: Path, out_dir: Path, limit: int | None = None) -> ConversionSummary:
-    """Write UCI Bank Marketing rows as import-format CSVs (products, customers, accounts,
-    market_data, campaign_history) into ``out_dir``; ``limit`` keeps the first rows only.
+    """Write UCI Bank Marketing rows as import-format CSVs (products, customers, contacts,
+    accounts, market_data, campaign_history) into ``out_dir``; ``limit`` keeps the first rows only.
 
     Every value is checked first, so a bad file writes nothing.
     """
     rows = _read_bank_marketing(source, limit)
     dates = bank_marketing_contact_dates((r["month"], r["day_of_week"]) for r in rows)
     width = max(6, len(str(len(rows))))
-    customers, accounts, offers = [], [], []
+    customers, contacts, accounts, offers = [], [], [], []
     indicators: dict[dt.date, dict[str, str]] = {}
+    daily: dict[dt.date, dict[str, str]] = {}
     for number, (row, contact) in enumerate(zip(rows, dates, strict=True), start=1):
-        try:
-            age = int(row["age"])
-        except ValueError:
-            raise PublicDatasetError(
-                f"{source}, line {row['_line']}, column age: {row['age']!r} is not a whole number"
-            ) from None
-        if not 16 <= age <= 110:
-            raise PublicDatasetError(f"{source}, line {row['_line']}, column age: {age} is out of range")
+        age = _integer(source, row, "age", 16, 110)
         job = _check(source, row, "job", EMPLOYMENT_OF_JOB)
         marital = _check(source, row, "marital", MARITAL)
         default = _check(source, row, "default", YES_NO_UNKNOWN)
         housing = _check(source, row, "housing", YES_NO_UNKNOWN)
         loan = _check(source, row, "loan", YES_NO_UNKNOWN)
-        channel = CONTACT_CHANNEL[_check(source, row, "contact", CONTACT_CHANNEL)]
+        contact_type = _check(source, row, "contact", CONTACT_TYPES)
         outcome = "accepted" if _check(source, row, "y", ("yes", "no")) == "yes" else "rejected"
-        month_start = contact.replace(day=1)
-        for column in INDICATORS:
+        for column in (*INDICATORS, *DAILY_INDICATORS):
             _number(source, row, column)
         # The month's value is the one on its first contact, dated the 1st: every contact of the
-        # month sees it, as every row of the source does.
-        indicators.setdefault(month_start, {k: row[c] for c, k in INDICATORS.items()})
+        # month sees it, as every row of the source does. A daily rate is dated its contact day.
+        indicators.setdefault(contact.replace(day=1), {k: row[c] for c, k in INDICATORS.items()})
+        daily.setdefault(contact, {k: row[c] for c, k in DAILY_INDICATORS.items()})
         customer_id = f"{CUSTOMER_PREFIX}{number:0{width}d}"
+        history = _history(source, row, customer_id, contact)
+        # A client since before the first contact the bank had with them: the first of the month
+        # before that contact's day, so every fact about them is dated after it.
+        first = min([contact, *(o.offered_at.date() for o in history)])
+        since = (first - dt.timedelta(days=1)).replace(day=1).isoformat()
         customers.append(
             (
                 customer_id,
@@ -267,35 +341,37 @@ def bank_marketing_convert(*, source: Path, out_dir: Path, limit: int | None = N
                 EMPLOYMENT_OF_JOB[job],
                 "",
                 "",
-                month_start.isoformat(),
+                since,
                 "verified",
                 "",
                 "clear",
                 RISK_OF_DEFAULT[default],
                 "false",
                 "false",
-                month_start.isoformat(),
+                since,
             )
         )
+        contacts.append((customer_id, "", "", "", f"{PHONE_PREFIX[contact_type]}{number % 1000:03d}", "", ""))
         for held, product, suffix in ((housing, MORTGAGE, "M"), (loan, PERSONAL_LOAN, "L")):
             if held == "yes":
-                accounts.append(
-                    (f"{customer_id}{suffix}", customer_id, product, month_start.isoformat(), "", "open", CURRENCY, "")
+                accounts.append((f"{customer_id}{suffix}", customer_id, product, since, "", "open", CURRENCY, ""))
+        offered = dt.datetime.combine(contact, dt.time(OFFER_HOUR))
+        history.append(_Offer(f"{customer_id}O", f"UCIBM_{contact:%Y%m}", offered, outcome, True))
+        for offer in history:
+            at = offer.offered_at.isoformat()
+            offers.append(
+                (
+                    offer.offer_id,
+                    customer_id,
+                    offer.campaign_code,
+                    TERM_DEPOSIT,
+                    "call_centre",
+                    at,
+                    offer.outcome,
+                    at if offer.responded else "",
+                    "",
                 )
-        offered = dt.datetime.combine(contact, dt.time(OFFER_HOUR)).isoformat()
-        offers.append(
-            (
-                f"{customer_id}O",
-                customer_id,
-                f"UCIBM_{contact:%Y%m}",
-                TERM_DEPOSIT,
-                channel,
-                offered,
-                outcome,
-                offered,
-                "",
             )
-        )
     out_dir.mkdir(parents=True, exist_ok=True)
     counts = {
         "products": _write(
@@ -307,13 +383,15 @@ def bank_marketing_convert(*, source: Path, out_dir: Path, limit: int | None = N
             ),
         ),
         "customers": _write(out_dir, "customers", customers),
+        "contacts": _write(out_dir, "contacts", contacts),
         "accounts": _write(out_dir, "accounts", accounts),
         "market_data": _write(
             out_dir,
             "market_data",
             (
-                (month.isoformat(), "indicator", name, value)
-                for month, values in sorted(indicators.items())
+                (day.isoformat(), "indicator", name, value)
+                for values_by_day in (indicators, daily)
+                for day, values in sorted(values_by_day.items())
                 for name, value in values.items()
             ),
         ),
