@@ -24,6 +24,11 @@ Nothing else knows the file format. The API, lowest level first:
     form), with ``model_version_id=None``. ``params`` override ``DEFAULT_PARAMS``
     and ``FIT_DEFAULTS``; ``fit_params(params, seed)`` shows the result.
 
+With ``params={"refit": True}`` the rounds are chosen as above, then the shipped
+booster is trained on every row and its calibrator fitted on out-of-fold
+predictions (``calibration_folds`` boosters, whole customers per fold): for
+drifting data whose newest rows matter most (bench/model_quality.py).
+
 ``model_save(*, fitted, directory, manifest_extra) -> (directory, manifest_sha256)``
     Writes the artifact directory (which must not exist) through a temporary
     sibling renamed into place: ``booster.txt`` (LightGBM text format),
@@ -130,6 +135,13 @@ FIT_DEFAULTS: dict[str, Any] = {
     "min_holdout_positives": 100,
     "fixed_rounds": 300,
     "calibration": "sigmoid",
+    # refit: after the held-out slice has chosen the rounds, train the shipped booster
+    # on every row with them, and fit its calibrator on out-of-fold predictions
+    # (``calibration_folds`` boosters, each blind to its fold). Costs folds + 1 more
+    # trainings; worth it when the newest rows matter most (drifting data, see
+    # bench/model_quality.py), off by default.
+    "refit": False,
+    "calibration_folds": 3,
 }
 # Always set by propensity_fit, whatever the caller passes.
 FIXED_PARAMS: dict[str, Any] = {
@@ -464,6 +476,40 @@ def _fit_calibration(
     return x, y, info
 
 
+def _refit_all(
+    x: np.ndarray,
+    labels: np.ndarray,
+    ids: np.ndarray,
+    names: tuple[str, ...],
+    categorical: list[int],
+    params: dict[str, Any],
+    rounds: int,
+    folds: int,
+    seed: int,
+) -> tuple[lgb.Booster, np.ndarray, np.ndarray, int]:
+    """A booster of ``rounds`` trained on every row, and out-of-fold raw predictions
+    to calibrate it: each fold (whole customers, seeded) is predicted by a booster
+    trained the same way on the other folds, so no calibration row was seen by the
+    booster that scored it."""
+    from sklearn.model_selection import GroupKFold
+
+    def train(rows: np.ndarray) -> lgb.Booster:
+        data = lgb.Dataset(
+            x[rows], labels[rows], feature_name=list(names), categorical_feature=categorical, params=params
+        )
+        return lgb.train(params, data, num_boost_round=rounds)
+
+    everything = np.ones(len(labels), dtype=bool)
+    final = train(everything)
+    out_of_fold = np.empty(len(labels), dtype=np.float64)
+    splitter = GroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for train_rows, fold_rows in splitter.split(x, labels, groups=ids):
+        mask = np.zeros(len(labels), dtype=bool)
+        mask[train_rows] = True
+        out_of_fold[fold_rows] = train(mask).predict(x[fold_rows], num_threads=PREDICT_THREADS)
+    return final, out_of_fold, labels, folds
+
+
 def propensity_fit(
     *,
     frame: pd.DataFrame,
@@ -510,11 +556,25 @@ def propensity_fit(
     else:  # a fixed number of rounds; the held-out rows only calibrate
         booster = lgb.train(booster_params, train, num_boost_round=int(fit["fixed_rounds"]))
     best = int(booster.best_iteration or booster.current_iteration())
+    if fit["refit"]:
+        booster, raw_cal, labels_cal, folds = _refit_all(
+            x,
+            labels,
+            frame.index.to_numpy(),
+            names,
+            categorical,
+            booster_params,
+            best,
+            int(fit["calibration_folds"]),
+            seed,
+        )
+        holdout = {**holdout, "refit": True, "calibration_folds": folds}
     # Round-trip through the text form: the model in hand is the one a load gives back.
     text = booster.model_to_string(num_iteration=best)
     final = lgb.Booster(model_str=text)
-    raw_held = final.predict(x[held], num_threads=PREDICT_THREADS)
-    cal_x, cal_y, calibration = _fit_calibration(raw_held, labels[held], fit["calibration"], seed)
+    if not fit["refit"]:
+        raw_cal, labels_cal = final.predict(x[held], num_threads=PREDICT_THREADS), labels[held]
+    cal_x, cal_y, calibration = _fit_calibration(raw_cal, labels_cal, fit["calibration"], seed)
     gains = final.feature_importance(importance_type="gain")
     importance = sorted(zip(names, (float(g) for g in gains), strict=True), key=lambda item: (-item[1], item[0]))
     model = LoadedModel(

@@ -327,3 +327,33 @@ def test_a_manifest_that_is_not_json_is_refused(fitted, tmp_path):
     (path / "manifest.json").write_bytes(b"not json")
     with pytest.raises(ArtifactError, match="not valid JSON"):
         model_load(path=path, expected_sha256=propensity._sha256_bytes(b"not json"))
+
+
+def test_refit_trains_the_shipped_booster_on_every_row_and_calibrates_it_out_of_fold(data, monkeypatch):
+    frame, labels, periods = data
+    trained_rows = []
+    real_train = propensity.lgb.train
+
+    def counting_train(params, train_set, *args, **kwargs):
+        trained_rows.append(train_set.num_data() if train_set.data is None else len(train_set.data))
+        return real_train(params, train_set, *args, **kwargs)
+
+    monkeypatch.setattr(propensity.lgb, "train", counting_train)
+    params = {**PARAMS, "refit": True, "calibration_folds": 3}
+
+    fit = propensity_fit(frame=frame, labels=labels, periods=periods, product_code="SAVINGS", seed=42, params=params)
+
+    # Held-out booster (to choose rounds), the shipped one on all rows, then one per fold.
+    assert len(trained_rows) == 5
+    assert trained_rows[1] == len(frame)
+    assert sorted(trained_rows[2:]) == pytest.approx([600] * 3, abs=5)
+    assert fit.holdout["refit"] is True
+    assert fit.calibration["rows"] == len(frame)  # every row calibrates, each scored by a booster blind to it
+    x = fit.model.matrix(frame)
+    calibrated = fit.model.predict(x)
+    assert roc_auc_score(labels, calibrated) == pytest.approx(
+        roc_auc_score(labels, fit.model.predict_raw(x)), abs=1e-12
+    )
+    assert calibrated.mean() == pytest.approx(labels.mean(), abs=0.03)
+    again = propensity_fit(frame=frame, labels=labels, periods=periods, product_code="SAVINGS", seed=42, params=params)
+    assert again.model.booster.model_to_string() == fit.model.booster.model_to_string()
