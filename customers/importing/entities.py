@@ -518,7 +518,10 @@ HANDLERS = {
 def _value_text(column: str) -> str:
     """A tracked attribute's value as text, the same on both databases."""
     if column == "income":
-        return "CAST(s.income AS text)" if is_postgres() else "printf('%%.2f', s.income)"
+        if is_postgres():
+            return "CAST(s.income AS text)"
+        # printf turns NULL into '0.00': a blank income must stay blank (unknown), not become 0.
+        return "CASE WHEN s.income IS NULL THEN NULL ELSE printf('%%.2f', s.income) END"
     return f"s.{column}"
 
 

@@ -143,3 +143,11 @@ def test_gzipped_csv_is_read(bank_files, tmp_path):
     report = import_files(paths=[folder], now=NOW)
 
     assert report.files[0].inserted == 3
+
+
+def test_a_blank_income_is_recorded_as_unknown_not_zero(bank_files):
+    # C2 has no income in the fixture files.
+    import_files(paths=[bank_files], now=NOW)
+
+    income = models.CustomerAttributeChange.objects.filter(customer__external_id="C2", attribute="income")
+    assert list(income.values_list("value", flat=True)) == [""]
