@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -52,11 +53,12 @@ class Command(BaseCommand):
             if bar is not None:
                 bar.update(done - bar.n)
 
+        started = time.perf_counter()
         scoring_run_work(run_id=run.pk, max_seconds=None, progress=progress)
+        seconds = time.perf_counter() - started
         if bar is not None:
             bar.close()
         run.refresh_from_db()
-        seconds = (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at else 0
         self.stdout.write(
             f"scoring run {run.pk}: {run.done:,} customers x {run.model_versions.count()} products, "
             f"{run.status} in {seconds:.1f} s"
