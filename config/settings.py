@@ -171,6 +171,10 @@ MODEL_TRAINING_CUTOFFS = env_int("MODEL_TRAINING_CUTOFFS", 6)
 # default: on a 2-core machine shared with the web and database, two OpenMP threads spin-wait on each
 # other and trained up to 10x slower in our measurements; raise it on a dedicated training machine.
 MODEL_TRAINING_THREADS = env_int("MODEL_TRAINING_THREADS", 1)
+# Ship a booster retrained on every training row, calibrated on out-of-fold predictions
+# (propensity_fit's ``refit``): better on drifting data (about +0.08 AUC on UCI Bank
+# Marketing, +0.01 on the demo bank), at about 3 to 4 times the training time.
+MODEL_REFIT = env_bool("MODEL_REFIT", False)
 
 # --- Security ---------------------------------------------------------------
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)

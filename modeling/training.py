@@ -426,6 +426,7 @@ def _fit_settings(fitted: FittedModel) -> dict[str, Any]:
         "calibration": fitted.calibration["method"],
         "rounds": fitted.rounds,
         "best_iteration": fitted.best_iteration,
+        "refit": bool(fitted.holdout.get("refit", False)),
     }
 
 
@@ -466,6 +467,8 @@ def models_train(
     report.snapshot_ids = [s.pk for s in snapshots.values()]
     stack = _stack(snapshots, {c: cutoff_labels(cutoff=c, horizon_days=horizon_days) for c in all_cutoffs})
     features = model_feature_names(stack.frame.columns)
+    if getattr(settings, "MODEL_REFIT", False):
+        params = {"refit": True, **(params or {})}
     booster_params, fit_settings = fit_params(params, seed)
     resolved_params = {**booster_params, **fit_settings}
     cutoffs_info = {

@@ -262,3 +262,15 @@ def test_training_without_any_data_is_refused(db):
     assert not AccountHolder.objects.exists()
     with pytest.raises(ValueError, match="no data to train on"):
         models_train(actor=None, now=NOW)
+
+
+def test_turning_on_refit_retrains_with_boosters_calibrated_out_of_fold(bank, trained, settings):
+    # Given models trained without refit, when the bank turns MODEL_REFIT on
+    settings.MODEL_REFIT = True
+    report = train(bank, products=[bank["card"]])
+
+    # Then the changed training settings count as new training data, and the new version says how it was fitted
+    [version] = report.trained
+    assert version.version == 2
+    assert version.params["refit"] is True
+    assert version.metrics["training"]["holdout"]["refit"] is True
