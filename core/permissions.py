@@ -12,7 +12,15 @@ from core.models import ApiClient, Role, User
 # What each staff role may do. Administrators may do everything.
 CAPABILITIES: dict[str, frozenset[str]] = {
     Role.BUSINESS: frozenset(
-        {"view_customers", "run_imports", "view_tasks", "send_events", "view_models", "manage_models"}
+        {
+            "view_customers",
+            "run_imports",
+            "view_tasks",
+            "send_events",
+            "view_models",
+            "manage_models",
+            "manage_offers",
+        }
     ),
     Role.COMPLIANCE: frozenset(
         {
