@@ -111,3 +111,48 @@ class Treatment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.offer_id} on {self.channel}"
+
+
+class PolicyKind(models.TextChoices):
+    ELIGIBILITY = "eligibility", "Eligibility"  # may this customer have it at all
+    APPLICABILITY = "applicability", "Applicability"  # does it fit this moment and channel
+    SUITABILITY = "suitability", "Suitability"  # is it right for this customer
+
+
+class RuleSetStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    PUBLISHED = "published", "Published"
+    RETIRED = "retired", "Retired"
+
+
+class RuleSetVersion(models.Model):
+    """Every policy rule, as one versioned document. A draft is edited in place;
+    publishing validates every rule, freezes the document with its hash and
+    retires the previous published version. A published version never changes:
+    the next edit starts a new draft from it. Decisions reference the version
+    they ran, so any decision can be explained and replayed later."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    version = models.PositiveIntegerField(unique=True)
+    status = models.CharField(max_length=16, choices=RuleSetStatus.choices, default=RuleSetStatus.DRAFT)
+    rules = models.JSONField(default=list, help_text="[{id, name, kind, scope, scope_code, tree}, ...]")
+    content_sha256 = models.CharField(max_length=64, blank=True)
+    based_on = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey("core.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    published_by = models.ForeignKey("core.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    published_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status"], condition=models.Q(status="published"), name="rule_set_one_published"
+            ),
+            models.UniqueConstraint(fields=["status"], condition=models.Q(status="draft"), name="rule_set_one_draft"),
+        ]
+
+    def __str__(self) -> str:
+        return f"rule set v{self.version} ({self.status})"
