@@ -55,6 +55,27 @@ def _require(actor: User, capability: str, what: str) -> None:
         raise PermissionDenied(f"{actor.get_username()} may not {what}")
 
 
+def _transition(
+    version: ModelVersion, *, action: str, actor: User, now: dt.datetime, note: str = "", **fields: Any
+) -> ModelVersion:
+    """Set ``fields`` on a locked version, save them and audit the change, in the caller's transaction."""
+    before = _snapshot(version)
+    for name, value in fields.items():
+        setattr(version, name, value)
+    version.save(update_fields=[*fields, "updated_at"])
+    audit_record(
+        actor=actor,
+        action=action,
+        object_type="model_version",
+        object_id=version.pk,
+        before=before,
+        after=_snapshot(version),
+        note=note,
+        now=now,
+    )
+    return version
+
+
 def artifact_dir(version: ModelVersion) -> Path:
     return Path(settings.MODEL_DIR) / version.artifact_path
 
@@ -76,23 +97,17 @@ def model_version_approve(*, version: ModelVersion, actor: User, now: dt.datetim
         )
     if version.trained_by_id is not None and version.trained_by_id == actor.pk:
         raise RegistryError("a model must be approved by someone other than the person who trained it")
-    before = _snapshot(version)
-    version.status = ModelStatus.APPROVED
-    version.approved_by = actor
-    version.approved_at = now
-    version.status_note = note
-    version.save(update_fields=["status", "approved_by", "approved_at", "status_note", "updated_at"])
-    audit_record(
-        actor=actor,
+    return _transition(
+        version,
         action="model.approve",
-        object_type="model_version",
-        object_id=version.pk,
-        before=before,
-        after=_snapshot(version),
-        note=note,
+        actor=actor,
         now=now,
+        note=note,
+        status=ModelStatus.APPROVED,
+        approved_by=actor,
+        approved_at=now,
+        status_note=note,
     )
-    return version
 
 
 @transaction.atomic
@@ -103,42 +118,18 @@ def model_version_reject(*, version: ModelVersion, actor: User, now: dt.datetime
         raise RegistryError(f"{version.product.code} v{version.version} is {version.status}; it cannot be rejected")
     if not note.strip():
         raise RegistryError("say why the model is rejected")
-    before = _snapshot(version)
-    version.status = ModelStatus.REJECTED
-    version.status_note = note
-    version.save(update_fields=["status", "status_note", "updated_at"])
-    audit_record(
-        actor=actor,
-        action="model.reject",
-        object_type="model_version",
-        object_id=version.pk,
-        before=before,
-        after=_snapshot(version),
-        note=note,
-        now=now,
+    return _transition(
+        version, action="model.reject", actor=actor, now=now, note=note, status=ModelStatus.REJECTED, status_note=note
     )
-    return version
 
 
 def _retire_active(product: Product, *, actor: User, now: dt.datetime, note: str) -> ModelVersion | None:
     current = ModelVersion.objects.select_for_update().filter(product=product, status=ModelStatus.ACTIVE).first()
     if current is None:
         return None
-    before = _snapshot(current)
-    current.status = ModelStatus.RETIRED
-    current.retired_at = now
-    current.save(update_fields=["status", "retired_at", "updated_at"])
-    audit_record(
-        actor=actor,
-        action="model.retire",
-        object_type="model_version",
-        object_id=current.pk,
-        before=before,
-        after=_snapshot(current),
-        note=note,
-        now=now,
+    return _transition(
+        current, action="model.retire", actor=actor, now=now, note=note, status=ModelStatus.RETIRED, retired_at=now
     )
-    return current
 
 
 @transaction.atomic
@@ -157,21 +148,15 @@ def model_version_activate(*, version: ModelVersion, actor: User, now: dt.dateti
     except ArtifactError as exc:
         raise RegistryError(f"{version.product.code} v{version.version} cannot be activated: {exc}") from exc
     _retire_active(version.product, actor=actor, now=now, note=f"replaced by v{version.version}")
-    before = _snapshot(version)
-    version.status = ModelStatus.ACTIVE
-    version.activated_at = now
-    version.retired_at = None
-    version.save(update_fields=["status", "activated_at", "retired_at", "updated_at"])
-    audit_record(
-        actor=actor,
+    return _transition(
+        version,
         action="model.activate",
-        object_type="model_version",
-        object_id=version.pk,
-        before=before,
-        after=_snapshot(version),
+        actor=actor,
         now=now,
+        status=ModelStatus.ACTIVE,
+        activated_at=now,
+        retired_at=None,
     )
-    return version
 
 
 @transaction.atomic
@@ -209,22 +194,16 @@ def model_version_rollback(*, product: Product, actor: User, now: dt.datetime) -
     except ArtifactError as exc:
         raise RegistryError(f"cannot roll back to {product.code} v{previous.version}: {exc}") from exc
     _retire_active(product, actor=actor, now=now, note=f"rolled back to v{previous.version}")
-    before = _snapshot(previous)
-    previous.status = ModelStatus.ACTIVE
-    previous.activated_at = now
-    previous.retired_at = None
-    previous.save(update_fields=["status", "activated_at", "retired_at", "updated_at"])
-    audit_record(
-        actor=actor,
+    return _transition(
+        previous,
         action="model.rollback",
-        object_type="model_version",
-        object_id=previous.pk,
-        before=before,
-        after=_snapshot(previous),
-        note=f"from v{current.version}",
+        actor=actor,
         now=now,
+        note=f"from v{current.version}",
+        status=ModelStatus.ACTIVE,
+        activated_at=now,
+        retired_at=None,
     )
-    return previous
 
 
 def active_model_versions() -> list[ModelVersion]:
