@@ -12,7 +12,7 @@ the 3 best products, p99 at most 6 ms.
 
 1. A PostgreSQL database ``crossell_bench_scoring`` (on DATABASE_URL's server,
    default postgres://postgres@127.0.0.1:5432) is created from the demo bank
-   (``crossell_demo``, 2,000 customers, 10 products) and migrated.
+   (``crossell_demo``, built on first use by bench/pg_demo.py, 2,000 customers, 10 products) and migrated.
 2. The demo bank's features as of 2026-10-01 are resampled (rows drawn with
    replacement, money and counts jittered) to N customers and stored as a
    ready ``FeatureSnapshot`` (Parquet under a temporary MODEL_DIR), as a
@@ -45,12 +45,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/postgres"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pg_demo import database_drop, demo_bank_copy  # noqa: E402
+
 DATABASE = "crossell_bench_scoring"
-TEMPLATE = "crossell_demo"
 DEMO_CUTOFF = dt.date(2026, 10, 1)
 NOW = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 SEED = 42
@@ -63,30 +63,8 @@ TARGET_P99_MS = 2.0
 TARGET_P99_REASONS_MS = 6.0
 
 
-def _server_url() -> str:
-    server = os.environ.get("DATABASE_URL") or DEFAULT_SERVER
-    return server if server.startswith("postgres") else DEFAULT_SERVER
-
-
-def _psql(url: str, sql: str) -> subprocess.CompletedProcess:
-    admin = urlparse(url)._replace(path="/postgres").geturl()
-    return subprocess.run(["psql", admin, "-v", "ON_ERROR_STOP=1", "-qAtc", sql], capture_output=True, text=True)
-
-
 def database_create() -> str:
-    """A fresh copy of the demo bank (CREATE DATABASE ... TEMPLATE fails while anyone is connected to it: retry)."""
-    url = urlparse(_server_url())._replace(path=f"/{DATABASE}").geturl()
-    done = _psql(url, f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-    if done.returncode:
-        sys.exit(f"cannot drop {DATABASE}: {done.stderr.strip()}")
-    for _ in range(30):
-        done = _psql(url, f"CREATE DATABASE {DATABASE} TEMPLATE {TEMPLATE}")
-        if done.returncode == 0:
-            return url
-        if "being accessed by other users" not in done.stderr:
-            break
-        time.sleep(1)
-    sys.exit(f"cannot copy {TEMPLATE} into {DATABASE}: {done.stderr.strip()}")
+    return demo_bank_copy(DATABASE)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -131,7 +109,7 @@ def main() -> None:
 
         connections.close_all()
         shutil.rmtree(model_dir, ignore_errors=True)
-        _psql(url, f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        database_drop(url)
     result["seconds_total"] = round(time.perf_counter() - started, 1)
     print(json.dumps(result))
 
