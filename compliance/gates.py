@@ -48,6 +48,9 @@ class GateInput:
     purpose: str
     offer_is_credit: bool
     offer_min_age: int = 18
+    # Outbound channels (email, push, phone) need an opt-in; on the bank's own web
+    # pages only an explicit withdrawal blocks. Service messages need no marketing consent.
+    opt_in_required: bool = True
     days_overdrawn_3m: float = 0.0
     missed_payments_3m: float = 0.0
     today: dt.date = field(default_factory=dt.date.today)
@@ -105,10 +108,14 @@ def gates_check(facts: GateInput) -> GateReport:
     )
 
     status = consent_in_force(facts.consents, facts.channel, facts.purpose)
-    if status == ConsentStatus.GRANTED:
+    if facts.purpose != "marketing":
+        add("consent", True, f"{facts.purpose} message: no marketing consent needed")
+    elif status == ConsentStatus.GRANTED:
         add("consent", True, f"{facts.purpose} consent granted for {facts.channel}")
     elif status == ConsentStatus.WITHDRAWN:
         add("consent", False, f"{facts.purpose} consent withdrawn for {facts.channel}")
+    elif not facts.opt_in_required:
+        add("consent", True, f"no objection to {facts.purpose} on {facts.channel}, which needs no opt-in")
     else:
         add("consent", False, f"no {facts.purpose} consent recorded for {facts.channel}")
 

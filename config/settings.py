@@ -131,6 +131,7 @@ USE_I18N = True
 USE_TZ = True
 TIME_ZONE = "UTC"  # storage is UTC; business dates use BANK_TIME_ZONE
 BANK_TIME_ZONE = env_str("BANK_TIME_ZONE", "Europe/London")
+BANK_NAME = env_str("BANK_NAME", "Crossell Bank")  # how treatments name the bank
 try:
     zoneinfo.ZoneInfo(BANK_TIME_ZONE)
 except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
@@ -229,7 +230,11 @@ SPECTACULAR_SETTINGS = {
 EVENT_BATCH_MAX_ITEMS = env_int("EVENT_BATCH_MAX_ITEMS", 1000)
 # Celery task names sent (by name, so lower apps import no higher one) after a
 # batch of events commits, e.g. "customers.events_received,campaigns.evaluate_triggers".
-EVENT_FOLLOW_UP_TASKS = env_list("EVENT_FOLLOW_UP_TASKS", ["customers.events_received"])
+# modeling.refresh_online_features keeps the real-time feature rows of the customers
+# concerned current: leave it in unless decisions may read features a day old.
+EVENT_FOLLOW_UP_TASKS = env_list(
+    "EVENT_FOLLOW_UP_TASKS", ["customers.events_received", "modeling.refresh_online_features"]
+)
 
 # --- Celery ----------------------------------------------------------------
 # Unset broker: tasks run in-process and errors propagate (tests, one-off

@@ -8,6 +8,8 @@ their own services; these are the hand-made corrections.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +17,8 @@ from django.db import transaction
 
 from core.models import User
 from core.services import audit_record
-from customers.models import Consent, ContactDetails, Customer
+from customers import choices
+from customers.models import Consent, ContactDetails, ContactHistory, Customer
 
 # Personal fields of ContactDetails. The audit trail says which of them changed
 # but never holds their values: otherwise erasing a customer's contact details
@@ -166,3 +169,39 @@ def contact_details_erase(*, customer: Customer, actor: User, now: datetime, rea
         now=now,
     )
     return contact
+
+
+@dataclass(frozen=True)
+class OfferMade:
+    """One offer a decision made, for the contact history."""
+
+    external_id: str  # stable: outcomes reported later find the row by it
+    product_id: int
+    campaign_code: str
+
+
+def contact_history_record(*, customer_id: int, channel: str, offers: Sequence[OfferMade], now: datetime) -> int:
+    """Append offers made to a customer to the contact history, outcome pending.
+
+    Models learn from these rows exactly as from the imported history, and contact
+    policies count them. Call it in the transaction that records the decision, so
+    an offer is never counted without its decision nor made without being counted.
+    """
+    if channel not in choices.OfferChannel.values:
+        raise ValueError(f"unknown contact channel {channel!r}")
+    rows = [
+        ContactHistory(
+            external_id=offer.external_id,
+            customer_id=customer_id,
+            product_id=offer.product_id,
+            campaign_code=offer.campaign_code,
+            channel=channel,
+            offered_at=now,
+            outcome=choices.OfferOutcome.PENDING,
+            source="decision",
+            received_at=now,
+        )
+        for offer in offers
+    ]
+    ContactHistory.objects.bulk_create(rows)
+    return len(rows)

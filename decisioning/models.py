@@ -11,7 +11,7 @@ import uuid
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from customers.models import Product
+from customers.models import Customer, Product
 
 LEVER = {"default": 100, "validators": [MinValueValidator(0), MaxValueValidator(1000)]}
 
@@ -23,6 +23,11 @@ class BusinessIssue(models.Model):
     name = models.CharField(max_length=120)
     description = models.TextField(blank=True)
     lever_percent = models.PositiveSmallIntegerField(**LEVER)
+    transactional = models.BooleanField(
+        default=False,
+        help_text="Service messages the customer needs (not marketing): they bypass marketing contact caps "
+        "and need no marketing consent.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -156,3 +161,125 @@ class RuleSetVersion(models.Model):
 
     def __str__(self) -> str:
         return f"rule set v{self.version} ({self.status})"
+
+
+class ContactPolicyKind(models.TextChoices):
+    CHANNEL_CAP = "channel_cap", "Channel cap"  # at most `limit` marketing offers on `channel` per period
+    GLOBAL_CAP = "global_cap", "Global cap"  # at most `limit` marketing offers on all channels per period
+    SUPPRESSION = "suppression", "Suppression"  # `limit` negative responses to a product within period -> rest
+
+
+class ContactPolicy(models.Model):
+    """A limit on how often the bank contacts a customer, counted from the contact
+    history (offers made, by Crossell or imported). Caps count offers made on the
+    channel (or every channel) over the last ``period_days``; a suppression stops
+    offering a product for ``suppress_days`` after ``limit`` rejections or ignores
+    of it within ``period_days``. Transactional issues bypass the caps."""
+
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=16, choices=ContactPolicyKind.choices)
+    channel = models.CharField(
+        max_length=16, blank=True, choices=TreatmentChannel.choices, help_text="Empty: every channel."
+    )
+    limit = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(1000)])
+    period_days = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(3650)])
+    suppress_days = models.PositiveSmallIntegerField(
+        default=0, validators=[MaxValueValidator(3650)], help_text="Suppressions only: how long the rest lasts."
+    )
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["kind", "code"]
+        verbose_name_plural = "contact policies"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DecisionKind(models.TextChoices):
+    REALTIME = "realtime", "Real time"  # a channel asked; the offers returned count as made
+    BATCH = "batch", "Batch"  # proposed by a batch run, made when a campaign delivers them
+    SIMULATION = "simulation", "Simulation"  # a person trying a decision: nothing is contacted
+
+
+class BatchRunStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class BatchDecisionRun(models.Model):
+    """Next-best-action for every customer of an audience on one channel. ``cursor``
+    is the last customer id decided: a chunk writes its decisions and moves the
+    cursor in one transaction, so a killed run resumes with nothing lost or doubled."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    channel = models.CharField(max_length=16, choices=TreatmentChannel.choices)
+    audience = models.JSONField(default=dict, help_text='{"segment": code} or {} for every customer.')
+    max_results = models.PositiveSmallIntegerField(default=1)
+    context = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=BatchRunStatus.choices, default=BatchRunStatus.PENDING)
+    rule_set = models.ForeignKey(RuleSetVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    cursor = models.BigIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    offers_made = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey("core.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    now = models.DateTimeField(help_text="The clock every decision of the run uses.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"batch run {self.public_id} on {self.channel} ({self.status})"
+
+
+class Decision(models.Model):
+    """One decision, kept so it can be explained and replayed: the inputs the engine
+    saw (no contact details), the scores, the rule-set and model versions, the
+    offers made and, for every offer left out, the stage and reason."""
+
+    id = models.BigAutoField(primary_key=True)
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=16, choices=DecisionKind.choices)
+    channel = models.CharField(max_length=16, choices=TreatmentChannel.choices)
+    made_at = models.DateTimeField()
+    rule_set = models.ForeignKey(RuleSetVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    model_versions = models.JSONField(default=dict, help_text="{product code: model version id} of the scores used.")
+    rules_only = models.BooleanField(default=False, help_text="No model score: propensity from acceptance rates.")
+    inputs = models.JSONField(help_text="Everything the engine read, as plain values.")
+    scores = models.JSONField(default=dict)
+    offers = models.JSONField(default=list, help_text="The ranked offers returned, with factors and reasons.")
+    funnel = models.JSONField(default=dict, help_text="For each offer left out: the stage and why.")
+    batch_run = models.ForeignKey(
+        BatchDecisionRun, null=True, blank=True, on_delete=models.PROTECT, related_name="decisions"
+    )
+    requested_by = models.CharField(max_length=80, blank=True)
+    engine_version = models.PositiveSmallIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-made_at", "-id"]
+        indexes = [
+            models.Index(fields=["customer", "made_at"], name="decision_customer_time"),
+            models.Index(fields=["made_at"], name="decision_time"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["batch_run", "customer"],
+                condition=models.Q(batch_run__isnull=False),
+                name="decision_once_per_batch_customer",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"decision {self.public_id} for {self.customer_id} on {self.channel}"

@@ -1,0 +1,265 @@
+"""Batch next-best-action: decide for every customer of an audience on one channel.
+
+A run is chunked by customer id. Each chunk reads its customers' facts with one
+query per table, scores them with one prediction per model, runs the same
+engine as the real-time path with the run's clock, computes the model's reasons
+for the offers written (one contribution call per product), and writes its
+decisions and moves the run's cursor in one compare-and-set transaction: a
+killed or duplicated task resumes at the cursor, with nothing lost or doubled.
+Batch decisions propose offers; a campaign makes them (and counts them in the
+contact history) when it delivers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone
+
+from core.models import User
+from core.services import audit_record
+from customers.models import Customer
+from decisioning.decisions import DecisionInputError, _Models, context_validate, models_current
+from decisioning.engine import ENGINE_VERSION, MAX_RESULTS, decide, needs_model_reasons, reasons_attach, removed_summary
+from decisioning.inputs import acceptance_rates, catalogue_current, customer_facts, decision_inputs
+from decisioning.models import BatchDecisionRun, BatchRunStatus, Decision, DecisionKind, TreatmentChannel
+from modeling.online import online_features_refresh
+from modeling.reasons import reasons_from_contributions
+from modeling.segments import segment_current_get, segment_customer_ids
+
+BATCH_SIZE = 500
+BATCH_TASK_SECONDS = 60.0
+
+
+def _audience_ids(audience: Mapping[str, Any]) -> QuerySet[Any, int]:
+    if audience.get("segment"):
+        return segment_customer_ids(code=audience["segment"])
+    return Customer.objects.order_by("pk").values_list("pk", flat=True)
+
+
+def _audience_after(audience: Mapping[str, Any], cursor: int, n: int) -> list[int]:
+    if audience.get("segment"):
+        return list(_audience_ids(audience).filter(customer_id__gt=cursor)[:n])
+    return list(_audience_ids(audience).filter(pk__gt=cursor)[:n])
+
+
+def batch_run_start(
+    *,
+    channel: str,
+    audience: Mapping[str, Any] | None = None,
+    max_results: int = 1,
+    context: Mapping[str, Any] | None = None,
+    actor: User | None,
+    now: dt.datetime,
+) -> BatchDecisionRun:
+    """A pending run; its task does the work. The audience is {} (every customer)
+    or {"segment": code}; ValidationError names a bad field."""
+    audience = dict(audience or {})
+    errors: dict[str, str] = {}
+    if channel not in TreatmentChannel.values:
+        errors["channel"] = f"one of {', '.join(TreatmentChannel.values)}"
+    if set(audience) - {"segment"}:
+        errors["audience"] = 'the audience is {} (every customer) or {"segment": code}'
+    elif audience.get("segment"):
+        try:
+            segment_current_get(code=str(audience["segment"]))
+        except KeyError as exc:
+            errors["audience"] = str(exc).strip("'\"")
+    if not isinstance(max_results, int) or not 1 <= max_results <= MAX_RESULTS:
+        errors["max_results"] = f"a whole number from 1 to {MAX_RESULTS}"
+    try:
+        context = context_validate(dict(context or {}))
+    except DecisionInputError as exc:
+        errors["context"] = str(exc)
+    if errors:
+        raise ValidationError(errors)
+    catalogue = catalogue_current()
+    with transaction.atomic():
+        run = BatchDecisionRun.objects.create(
+            channel=channel,
+            audience=audience,
+            max_results=max_results,
+            context=context,
+            rule_set=catalogue.rule_set,
+            total=_audience_ids(audience).count(),
+            requested_by=actor,
+            now=now,
+        )
+        if actor is not None:
+            audit_record(
+                actor=actor,
+                action="batch_decisions.start",
+                object_type="batch_decision_run",
+                object_id=run.pk,
+                after={"channel": channel, "audience": audience, "max_results": max_results, "total": run.total},
+                now=now,
+            )
+    return run
+
+
+def _scores_many(
+    values: Sequence[Mapping[str, Any]], models: _Models
+) -> tuple[list[dict[str, dict[str, Any]]], dict[str, np.ndarray]]:
+    """Every customer's scores, and each model's input matrix (for the reasons)."""
+    out: list[dict[str, dict[str, Any]]] = [{} for _ in values]
+    matrices: dict[str, np.ndarray] = {}
+    layouts: dict[tuple[Any, ...], np.ndarray] = {}
+    for code, model in models.by_code.items():
+        key = (model.features, tuple(sorted((k, tuple(v)) for k, v in model.categories.items())))
+        x = layouts.get(key)
+        if x is None:
+            x = layouts[key] = np.vstack([model.vector(v) for v in values]) if values else np.empty((0, 0))
+        matrices[code] = x
+        if not len(values):
+            continue
+        raw = model.predict_raw(x)
+        calibrated = model.calibrate(raw)
+        for i in range(len(values)):
+            out[i][code] = {
+                "propensity": float(calibrated[i]),
+                "raw": float(raw[i]),
+                "model_version_id": model.model_version_id,
+            }
+    return out, matrices
+
+
+def _decide_chunk(run: BatchDecisionRun, ids: Sequence[int]) -> list[Decision]:
+    now = run.now
+    catalogue = catalogue_current()
+    rates = acceptance_rates()
+    models = models_current()
+    customers = list(Customer.objects.filter(pk__in=ids).order_by("pk"))
+    facts = customer_facts(customers, now=now, lookback_days=catalogue.lookback_days)
+    missing = [pk for pk, f in facts.items() if f.features is None]
+    if missing:
+        online_features_refresh(customer_ids=missing, now=now)
+        refreshed = customer_facts([facts[pk].customer for pk in missing], now=now, lookback_days=0, with_features=True)
+        for pk in missing:
+            facts[pk].features = refreshed[pk].features or {}
+    order = [c.pk for c in customers]
+    inputs = [
+        decision_inputs(
+            facts[pk],
+            catalogue,
+            channel=run.channel,
+            context=run.context,
+            max_results=run.max_results,
+            now=now,
+            rates=rates,
+            model_features=models.features,
+        )
+        for pk in order
+    ]
+    scorable = [i for i, inp in enumerate(inputs) if inp["may_score"]] if models.by_id else []
+    scored, matrices = _scores_many([facts[order[i]].features or {} for i in scorable], models)
+    scores: list[dict[str, dict[str, Any]]] = [{} for _ in order]
+    row_of: dict[int, int] = {}
+    for row, i in enumerate(scorable):
+        scores[i] = scored[row]
+        row_of[i] = row
+    results = [decide(inputs[i], scores[i], catalogue.compiled) for i in range(len(order))]
+    # The model's reasons, one contribution call per product for the whole chunk.
+    wanted: dict[str, list[int]] = defaultdict(list)
+    for i, result in enumerate(results):
+        for code in needs_model_reasons(result):
+            if code in scores[i]:
+                wanted[code].append(i)
+    for code, customers_idx in wanted.items():
+        model = models.by_code[code]
+        rows = [row_of[i] for i in customers_idx]
+        contributions = model.contributions(matrices[code][rows])
+        for k, i in enumerate(customers_idx):
+            reasons = reasons_from_contributions(
+                contributions=contributions[k], features=model.features, row=facts[order[i]].features or {}
+            )
+            scores[i][code]["reasons"] = [r.text for r in reasons]
+    decisions = []
+    for i, pk in enumerate(order):
+        result = reasons_attach(results[i], {code: s.get("reasons", []) for code, s in scores[i].items()})
+        decisions.append(
+            Decision(
+                customer_id=pk,
+                kind=DecisionKind.BATCH,
+                channel=run.channel,
+                made_at=now,
+                rule_set=catalogue.rule_set,
+                model_versions={code: s["model_version_id"] for code, s in scores[i].items()},
+                rules_only=result["rules_only"],
+                inputs=inputs[i],
+                scores=scores[i],
+                offers=result["offers"],
+                funnel={
+                    "removed": removed_summary(result),
+                    "caps": result["caps"],
+                    "bundle": result["bundle"],
+                    "upsell": result["upsell"],
+                    "note": result["note"],
+                },
+                batch_run=run,
+                requested_by=f"batch:{run.public_id}",
+                engine_version=ENGINE_VERSION,
+            )
+        )
+    return decisions
+
+
+def batch_run_step(*, run_id: int, batch_size: int = BATCH_SIZE) -> bool:
+    """Decide one chunk and commit it with the cursor; whether more remain."""
+    run = BatchDecisionRun.objects.get(pk=run_id)
+    if run.status in (BatchRunStatus.DONE, BatchRunStatus.FAILED):
+        return False
+    if run.status == BatchRunStatus.PENDING:
+        BatchDecisionRun.objects.filter(pk=run_id, status=BatchRunStatus.PENDING).update(
+            status=BatchRunStatus.RUNNING, started_at=timezone.now()
+        )
+    ids = _audience_after(run.audience, run.cursor, batch_size)
+    if not ids:
+        BatchDecisionRun.objects.filter(pk=run_id).exclude(status=BatchRunStatus.DONE).update(
+            status=BatchRunStatus.DONE, finished_at=timezone.now()
+        )
+        return False
+    decisions = _decide_chunk(run, ids)
+    offers = sum(len(d.offers) for d in decisions)
+    with transaction.atomic():
+        claimed = BatchDecisionRun.objects.filter(pk=run_id, cursor=run.cursor).update(
+            cursor=ids[-1],
+            done=F("done") + len(ids),
+            offers_made=F("offers_made") + offers,
+            updated_at=timezone.now(),
+        )
+        if claimed != 1:
+            return True  # another worker committed this chunk; go on from its cursor
+        Decision.objects.bulk_create(decisions, batch_size=250)
+    return True
+
+
+def batch_run_fail(*, run_id: int, error: str) -> None:
+    BatchDecisionRun.objects.filter(pk=run_id).exclude(status=BatchRunStatus.DONE).update(
+        status=BatchRunStatus.FAILED, error=error[:2000], finished_at=timezone.now()
+    )
+
+
+def batch_run_work(
+    *,
+    run_id: int,
+    batch_size: int = BATCH_SIZE,
+    max_seconds: float | None = BATCH_TASK_SECONDS,
+    progress: Callable[[int, int], None] | None = None,
+) -> bool:
+    """Chunks until the run is done or ``max_seconds`` have passed; whether more remain."""
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
+    while True:
+        more = batch_run_step(run_id=run_id, batch_size=batch_size)
+        if progress is not None:
+            done, total = BatchDecisionRun.objects.filter(pk=run_id).values_list("done", "total").first() or (0, 0)
+            progress(done, total)
+        if not more or (deadline is not None and time.monotonic() >= deadline):
+            return more
