@@ -269,3 +269,39 @@ class Score(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id} x {self.product_id}: {self.propensity:.4f}"
+
+
+class OnlineFeatures(models.Model):
+    """A customer's latest feature row, kept for real-time decisions: one indexed
+    read instead of the many queries ``compute_features`` runs for one customer.
+
+    ``values`` maps each catalogue column a model or a rule may use (protected
+    attributes are never stored) to a JSON value: numbers (a missing one as
+    null), booleans, categories as text. ``cutoff`` and ``known_at`` say what the
+    row knew, as in a snapshot; ``snapshot`` is set when the row was copied from
+    one. Written in bulk by ``modeling.online`` only, and never moved back to an
+    older cut-off or knowledge time."""
+
+    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    values = models.JSONField(default=dict)
+    cutoff = models.DateField()
+    known_at = models.DateTimeField(help_text="Facts received from this instant on were ignored.")
+    # No index and no database constraint: only a snapshot's pruning looks rows up
+    # by it, and the nightly load writes a row per customer.
+    snapshot = models.ForeignKey(
+        FeatureSnapshot,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    refreshed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["customer_id"]
+        verbose_name_plural = "online features"
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} as of {self.cutoff}"

@@ -47,7 +47,8 @@ drifting data whose newest rows matter most (bench/model_quality.py).
 as codes, a value outside the vocabulary as the code of ``unknown``; booleans
 0/1; ``MissingFeatureError`` names absent columns; models with the same
 ``features`` and ``categories`` give the same matrix, so build it once per
-customer, not once per model), ``predict_raw``,
+customer, not once per model), ``vector(values)`` (the same single row from a
+feature name -> value mapping, no frame: for stored online rows), ``predict_raw``,
 ``calibrate``, ``predict`` and ``contributions`` (SHAP values in log-odds, last
 column the bias), all on one thread, for web workers (see STYLE.md section 12).
 
@@ -68,13 +69,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import operator
 import os
 import platform
 import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -233,6 +235,11 @@ class _Encoder:
             codes = {value: float(code) for code, value in enumerate(vocabulary)}
             self.categorical.append((positions[name], name, codes, codes.get(UNKNOWN, np.nan)))
         self._layout: tuple[pd.Index, np.ndarray, np.ndarray, list[int]] | None = None
+        # vector(): every feature's value in one C-level lookup (a 1-tuple needs its own getter).
+        self._values_of: Callable[[Mapping[str, Any]], tuple[Any, ...]] = (
+            operator.itemgetter(*features) if len(features) > 1 else lambda values: tuple(values[n] for n in features)
+        )
+        self._codes_at = [(position, codes, unknown) for position, _, codes, unknown in self.categorical]
 
     def _columns(self, columns: pd.Index, product_code: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
         """Positions in ``columns`` of the plain and categorical features, cached per column layout."""
@@ -269,6 +276,22 @@ class _Encoder:
             out[:, position] = np.fromiter((codes.get(v, unknown) for v in column), dtype=np.float64, count=n)
         return out
 
+    def vector(self, values: Mapping[str, Any], product_code: str = "") -> np.ndarray:
+        """One row from a feature name -> value mapping, exactly as ``matrix`` encodes
+        the same row of a frame: None (or NaN) is missing, booleans are 0/1, a
+        category outside the vocabulary takes the code of ``unknown``. No frame is
+        built: real time reads stored rows (``modeling.online``) at hundreds a second."""
+        try:
+            row: Sequence[Any] = self._values_of(values)
+        except KeyError:
+            raise MissingFeatureError([n for n in self.features if n not in values], product_code) from None
+        if self._codes_at:
+            row = list(row)
+            for position, codes, unknown in self._codes_at:
+                row[position] = codes.get(row[position], unknown)
+        # float64 conversion as matrix's astype: None -> NaN, True -> 1.0, numeric text -> its number.
+        return np.array(row, dtype=np.float64).reshape(1, len(self.features))
+
 
 # --- The loaded model -----------------------------------------------------------------------------------------------
 
@@ -294,6 +317,12 @@ class LoadedModel:
         """float64 (n, len(features)) in ``features`` order. Models trained on the
         same features and categories give the same matrix: build it once for all."""
         return self._encoder.matrix(frame, self.product_code)  # type: ignore[attr-defined]
+
+    def vector(self, values: Mapping[str, Any]) -> np.ndarray:
+        """float64 (1, len(features)) from one customer's feature values by name (as
+        ``modeling.online`` stores them): the same array ``matrix`` gives for the
+        same row, without a DataFrame. MissingFeatureError names absent keys."""
+        return self._encoder.vector(values, self.product_code)  # type: ignore[attr-defined]
 
     def predict_raw(self, x: np.ndarray) -> np.ndarray:
         """The booster's probability, before calibration."""

@@ -15,7 +15,9 @@ Real time: ``score_customer`` computes one customer's features with the same
 every active product with the models loaded once per process
 (``registry.active_models``) and explains the best few. Without any active
 model the result says scoring is unavailable and the engine decides on rules
-alone; it never raises for that.
+alone; it never raises for that. ``score_values`` and ``values_reasons`` score
+and explain a stored feature row (``modeling.online``) the same way, from one
+vector per input layout and no DataFrame.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -74,12 +77,14 @@ __all__ = [
     "product_reasons",
     "score_customer",
     "score_features",
+    "score_values",
     "scoring_caches_clear",
     "scoring_run_fail",
     "scoring_run_start",
     "scoring_run_step",
     "scoring_run_work",
     "scoring_runs_stale",
+    "values_reasons",
 ]
 
 
@@ -638,6 +643,38 @@ def product_reasons(features: pd.DataFrame, model: LoadedModel, *, limit: int = 
     """Reasons for one product's score of one customer: for callers that pick the
     products they return by more than propensity (the decision engine)."""
     return _reasons(model, model.matrix(features), _RowView(features), limit=limit)
+
+
+def score_values(values: Mapping[str, Any], models: Mapping[int, LoadedModel]) -> list[ProductScore]:
+    """Score one customer's stored feature values (name -> value, as
+    ``modeling.online`` keeps them) with ``models`` (product id -> model), best
+    first, without reasons: the same propensities ``score_features`` gives for the
+    same row, from one vector per input layout and no DataFrame. MissingFeatureError
+    names a feature a model needs and the values lack."""
+    found: list[tuple[float, float, int, LoadedModel]] = []
+    for first, group in _layouts(models):
+        x = first.vector(values)
+        for product_id, model in group:
+            raw = model.predict_raw(x)
+            found.append((float(model.calibrate(raw)[0]), float(raw[0]), product_id, model))
+    found.sort(key=lambda item: (-item[0], item[2]))
+    return [
+        ProductScore(
+            product_id=product_id,
+            product_code=model.product_code,
+            model_version_id=model.model_version_id,
+            propensity=propensity,
+            raw_score=raw,
+        )
+        for propensity, raw, product_id, model in found
+    ]
+
+
+def values_reasons(model: LoadedModel, values: Mapping[str, Any], *, limit: int = MAX_REASONS) -> tuple[Reason, ...]:
+    """Reasons for one product's score of one customer's stored feature values: the
+    same reasons ``product_reasons`` gives for the same row as a frame."""
+    contributions = model.contributions(model.vector(values))[0]
+    return reasons_from_contributions(contributions=contributions, features=model.features, row=values, limit=limit)
 
 
 def _reasons(model: LoadedModel, x: np.ndarray, row: _RowView, *, limit: int = MAX_REASONS) -> tuple[Reason, ...]:

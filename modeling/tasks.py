@@ -80,11 +80,26 @@ def score_customers_task(
     failed = ScoringRun.objects.filter(pk=run_id, status=ScoringRunStatus.FAILED).values_list("error", flat=True)
     if failed:
         return {"ok": False, "run_id": run_id, "error": failed[0]}
+    # Same queue it came from, so a dedicated scoring queue keeps its work.
+    queue = (self.request.delivery_info or {}).get("routing_key")
     if more:
-        # Same queue it came from, so a dedicated scoring queue keeps its work.
-        queue = (self.request.delivery_info or {}).get("routing_key")
         self.apply_async(kwargs={"run_id": run_id, "batch_size": batch_size, "max_seconds": max_seconds}, queue=queue)
+    else:
+        _online_features_load_after(run_id, queue)
     return {"ok": True, "run_id": run_id, "more": more}
+
+
+def _online_features_load_after(run_id: int, queue: str | None) -> None:
+    """A finished run's snapshot becomes the online feature rows: the table was
+    just read for scoring, so the real-time store costs a copy, not a recompute.
+    (A duplicate of this task enqueues the load again; the upsert is idempotent.)"""
+    from modeling.models import ScoringRun, ScoringRunStatus
+
+    snapshot_id = (
+        ScoringRun.objects.filter(pk=run_id, status=ScoringRunStatus.DONE).values_list("snapshot_id", flat=True).first()
+    )
+    if snapshot_id is not None:
+        refresh_online_features_task.apply_async(kwargs={"snapshot_id": snapshot_id}, queue=queue)
 
 
 @shared_task(name="modeling.scoring_runs_resume")
@@ -156,3 +171,62 @@ def scoring_start_task(self: Any, requested_by_id: int | None = None) -> dict[st
         return {"ok": False, "error": str(exc)}
     transaction.on_commit(lambda: score_customers_task.delay(run_id=run.pk))
     return {"ok": True, "run_id": run.pk, "customers": run.total}
+
+
+@shared_task(bind=True, name="modeling.refresh_online_features")
+def refresh_online_features_task(
+    self: Any,
+    customer_ids: list[int] | None = None,
+    snapshot_id: int | None = None,
+    after: int = 0,
+    batch_size: int | None = None,
+    inbound_event_ids: list[int] | None = None,
+) -> dict[str, Any]:
+    """Write customers' online feature rows (``modeling.online``).
+
+    - ``customer_ids``: compute those customers' rows now (the event API sends this
+      after a batch commits; ``inbound_event_ids`` comes with it and is not needed);
+    - ``snapshot_id``: copy a feature snapshot's rows (after a batch scoring run);
+    - neither: compute every customer's row.
+    The last two walk customers by id after ``after`` for a short while, then
+    re-enqueue themselves for the rest. Every write is an upsert that never moves a
+    row back in time, so a redelivered or duplicate task changes nothing.
+    """
+    from django.utils import timezone
+
+    from modeling.models import FeatureSnapshot
+    from modeling.online import (
+        ONLINE_BATCH_SIZE,
+        ONLINE_TASK_SECONDS,
+        online_features_load,
+        online_features_refresh,
+        online_features_refresh_all,
+    )
+    from modeling.snapshots import SnapshotError
+
+    now = timezone.now()
+    size = batch_size or ONLINE_BATCH_SIZE
+    if customer_ids is not None:
+        written = online_features_refresh(customer_ids=customer_ids, now=now, batch_size=size)
+        return {"ok": True, "customers": len(set(customer_ids)), "written": written}
+    max_seconds = None if self.request.is_eager else ONLINE_TASK_SECONDS
+    if snapshot_id is not None:
+        snapshot = FeatureSnapshot.objects.filter(pk=snapshot_id).first()
+        if snapshot is None:
+            logger.info("online features: feature snapshot %s is gone; nothing to load", snapshot_id)
+            return {"ok": False, "error": f"no feature snapshot {snapshot_id}"}
+        try:
+            progress = online_features_load(
+                snapshot=snapshot, now=now, after=after, batch_size=size, max_seconds=max_seconds
+            )
+        except SnapshotError as exc:
+            # A missing or altered table fails the same way on every retry.
+            logger.warning("online features: snapshot %s refused: %s", snapshot_id, exc)
+            return {"ok": False, "error": str(exc)}
+    else:
+        progress = online_features_refresh_all(now=now, after=after, batch_size=size, max_seconds=max_seconds)
+    if progress.more:
+        queue = (self.request.delivery_info or {}).get("routing_key")
+        kwargs = {"snapshot_id": snapshot_id, "after": progress.cursor, "batch_size": batch_size}
+        self.apply_async(kwargs=kwargs, queue=queue)
+    return {"ok": True, "snapshot_id": snapshot_id, "written": progress.written, "more": progress.more}

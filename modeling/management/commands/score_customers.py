@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from core.models import User
 from modeling.models import ScoringRun, ScoringRunStatus
+from modeling.online import online_features_load
 from modeling.propensity import MissingFeatureError
 from modeling.scoring import NoActiveModelError, scoring_run_start, scoring_run_work
 from modeling.snapshots import feature_snapshot_get_or_build
@@ -63,3 +64,12 @@ class Command(BaseCommand):
             f"scoring run {run.pk}: {run.done:,} customers x {run.model_versions.count()} products, "
             f"{run.status} in {seconds:.1f} s"
         )
+        if run.status == ScoringRunStatus.DONE:
+            # The decision API reads each customer's features from the online store: fill it
+            # from the snapshot just scored (events refresh single customers later).
+            started = time.perf_counter()
+            loaded = online_features_load(snapshot=run.snapshot, now=timezone.now())
+            self.stdout.write(
+                f"online features: {loaded.written:,} customers from snapshot {run.snapshot_id} "
+                f"in {time.perf_counter() - started:.1f} s"
+            )
