@@ -37,10 +37,17 @@ def _is_channel_api(cls: type) -> bool:
     return any(p.__name__.startswith("Scope_") for p in getattr(cls, "permission_classes", []))
 
 
+# Open on purpose to every authenticated caller, channel or person (tests/core/test_whoami.py).
+OPEN_TO_EVERY_CALLER = {"/api/v1/whoami"}
+
 STAFF_APIS = sorted(
     (path, cls)
     for path, cls in _api_endpoints()
-    if not _is_channel_api(cls) and "schema" not in path and "docs" not in path and "redoc" not in path
+    if not _is_channel_api(cls)
+    and path not in OPEN_TO_EVERY_CALLER
+    and "schema" not in path
+    and "docs" not in path
+    and "redoc" not in path
 )
 
 
