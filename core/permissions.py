@@ -20,6 +20,7 @@ CAPABILITIES: dict[str, frozenset[str]] = {
             "view_models",
             "manage_models",
             "manage_offers",
+            "view_offers",
         }
     ),
     Role.COMPLIANCE: frozenset(
@@ -31,6 +32,7 @@ CAPABILITIES: dict[str, frozenset[str]] = {
             "view_tasks",
             "approve",
             "view_models",
+            "view_offers",
         }
     ),
     Role.NONE: frozenset(),

@@ -183,7 +183,8 @@ def _cap_usage(inputs: Mapping[str, Any], now: dt.datetime) -> list[dict[str, An
         if policy["kind"] not in ("channel_cap", "global_cap"):
             continue
         since = now - dt.timedelta(days=policy["period_days"])
-        wanted = None if policy["kind"] == "global_cap" or not policy["channel"] else channel
+        # A channel cap without a channel caps each channel on its own; a global cap counts all.
+        wanted = None if policy["kind"] == "global_cap" else channel
         used = sum(
             1
             for offered_at, contact_channel, _product, _outcome, _responded, service in inputs["contacts"]

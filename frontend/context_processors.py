@@ -24,9 +24,19 @@ class NavItem:
 class _Page:
     label: str
     url_name: str
-    capability: str
+    capability: str | tuple[str, ...]  # several: any of them opens the page
     active_for: tuple[str, ...]  # URL names that mark the item active
     description: str
+
+
+# Who may read the offer catalogue, the rules and the levers: those who edit them,
+# and compliance officers, who audit them (read-only).
+OFFER_READERS = ("manage_offers", "view_offers")
+
+
+def user_can_any(user: Any, capabilities: str | tuple[str, ...]) -> bool:
+    wanted = (capabilities,) if isinstance(capabilities, str) else capabilities
+    return any(user_can(user, c) for c in wanted)
 
 
 NAV: tuple[_Page, ...] = (
@@ -65,6 +75,43 @@ NAV: tuple[_Page, ...] = (
         ("segment-list", "segmentation-detail", "segmentation-version"),
         "Customer segments by behaviour, value, life stage and value tier: who is in each, and what they are worth.",
     ),
+    _Page(
+        "Offers",
+        "frontend:offer-catalogue",
+        OFFER_READERS,
+        (
+            "offer-catalogue",
+            "issue-create",
+            "issue-edit",
+            "group-create",
+            "group-edit",
+            "offer-create",
+            "offer-edit",
+            "treatment-edit",
+        ),
+        "The offer catalogue: business issues, offer groups, offers and their treatment on each channel.",
+    ),
+    _Page(
+        "Rules",
+        "frontend:rule-set",
+        OFFER_READERS,
+        ("rule-set", "rule-create", "rule-edit"),
+        "Eligibility, applicability and suitability rules: edit the draft with the visual builder, then publish.",
+    ),
+    _Page(
+        "Levers",
+        "frontend:levers",
+        OFFER_READERS,
+        ("levers", "contact-policy-list", "contact-policy-create", "contact-policy-edit"),
+        "Business weights on issues, groups and offers, and the contact policies that cap how often we reach out.",
+    ),
+    _Page(
+        "Try a decision",
+        "frontend:decision-try",
+        "view_customers",
+        ("decision-try",),
+        "Decide for one customer on one channel as a simulation, and see every gate, rule and cap it went through.",
+    ),
     _Page("Audit trail", "frontend:audit-list", "view_audit", ("audit-list",), "Who changed what, and when."),
 )
 
@@ -74,7 +121,7 @@ def nav_items(user: Any, current: str | None) -> list[NavItem]:
     items = [
         NavItem(label=p.label, url=reverse(p.url_name), active=current in p.active_for, description=p.description)
         for p in NAV
-        if user_can(user, p.capability)
+        if user_can_any(user, p.capability)
     ]
     if getattr(user, "is_administrator", False) and getattr(user, "is_staff", False):
         items.append(

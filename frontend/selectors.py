@@ -1,6 +1,6 @@
-"""Reads for the operations pages (task runs, audit trail).
+"""Reads for the operations pages (task runs, audit trail) and the catalogue pages.
 
-They read ``core`` tables; they live here because only the web UI lists them
+They read ``core`` and ``decisioning`` tables; they live here because only the web UI lists them
 this way, and each does its own ``select_related`` so a page costs a fixed
 number of queries.
 """
@@ -12,9 +12,10 @@ import zoneinfo
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from core.models import AuditEvent, TaskRun
+from decisioning.models import BusinessIssue, Offer, OfferGroup, RuleSetVersion
 
 TASK_RUNS_PER_PAGE = 25
 AUDIT_EVENTS_PER_PAGE = 50
@@ -63,3 +64,16 @@ def audit_event_page(
     if until:
         events = events.filter(at__lt=_bank_day_start(until + dt.timedelta(days=1)))
     return Paginator(events, AUDIT_EVENTS_PER_PAGE).get_page(page)
+
+
+def catalogue_issues() -> list[BusinessIssue]:
+    """Every business issue with its groups, their offers (with product) and the
+    offers' treatments, in four queries whatever the catalogue's size."""
+    offers = Offer.objects.select_related("product").prefetch_related("treatments").order_by("code")
+    groups = OfferGroup.objects.prefetch_related(Prefetch("offers", queryset=offers)).order_by("code")
+    return list(BusinessIssue.objects.prefetch_related(Prefetch("groups", queryset=groups)).order_by("code"))
+
+
+def rule_set_versions(*, limit: int = 10) -> list[RuleSetVersion]:
+    """The latest rule set versions, newest first, with who made and published them."""
+    return list(RuleSetVersion.objects.select_related("created_by", "published_by").order_by("-version")[:limit])

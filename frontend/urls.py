@@ -1,7 +1,8 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from frontend import views
+from frontend import catalogue_views as offers
+from frontend import decision_views, views
 
 app_name = "frontend"
 
@@ -29,4 +30,25 @@ urlpatterns = [
     path("segments/build/", views.segments_build, name="segments-build"),
     path("segments/<str:kind>/", views.segmentation_detail, name="segmentation-detail"),
     path("segments/<str:kind>/v<int:version>/", views.segmentation_detail, name="segmentation-version"),
+    # Offer catalogue, rules, levers and contact policies
+    path("catalogue/", offers.offer_catalogue, name="offer-catalogue"),
+    path("catalogue/new-issue/", offers.issue_create, name="issue-create"),
+    path("catalogue/issues/<slug:code>/", offers.issue_edit, name="issue-edit"),
+    path("catalogue/new-group/", offers.group_create, name="group-create"),
+    path("catalogue/groups/<slug:code>/", offers.group_edit, name="group-edit"),
+    path("catalogue/new-offer/", offers.offer_create, name="offer-create"),
+    path("catalogue/offers/<slug:code>/", offers.offer_edit, name="offer-edit"),
+    path("catalogue/offers/<slug:code>/treatments/<str:channel>/", offers.treatment_edit, name="treatment-edit"),
+    path("rules/", offers.rule_set_page, name="rule-set"),
+    path("rules/new/", offers.rule_edit, name="rule-create"),
+    path("rules/validate/", offers.rule_validate_json, name="rule-validate"),
+    path("rules/publish/", offers.rule_set_publish_view, name="rule-set-publish"),
+    path("rules/<str:rule_id>/edit/", offers.rule_edit, name="rule-edit"),
+    path("rules/<str:rule_id>/delete/", offers.rule_delete, name="rule-delete"),
+    path("levers/", offers.levers, name="levers"),
+    path("contact-policies/", offers.contact_policy_list, name="contact-policy-list"),
+    path("contact-policies/new/", offers.contact_policy_create, name="contact-policy-create"),
+    path("contact-policies/<slug:code>/edit/", offers.contact_policy_edit, name="contact-policy-edit"),
+    path("contact-policies/<slug:code>/active/", offers.contact_policy_active, name="contact-policy-active"),
+    path("decisions/try/", decision_views.decision_try, name="decision-try"),
 ]

@@ -36,6 +36,8 @@ CAPABILITY_PHRASES = {
     "view_models": "see propensity models and segments",
     "manage_models": "train, activate and roll back models",
     "approve": "approve models",
+    "manage_offers": "edit offers, rules, levers and contact policies",
+    "view_offers": "see the offer catalogue, rules and levers",
 }
 
 

@@ -185,3 +185,85 @@ def test_a_model_is_approved_then_activated_and_its_charts_are_drawn(
     assert "All 1 products scored by active models." in business.content()
     business.screenshot(path=Path(output_path) / "model-list.png", full_page=True)
     assert problems == []
+
+
+def test_a_business_user_builds_a_rule_visually_fixes_it_live_then_saves_and_publishes(
+    live_server, transactional_db, bianca, page, output_path
+):
+    from decisioning.models import RuleSetStatus, RuleSetVersion
+    from tests.factories.decisioning import OfferFactory, OfferGroupFactory
+
+    OfferFactory(group=OfferGroupFactory(code="home-loans", name="Home loans"), code="mortgage-fixed")
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    _sign_in(page, live_server.url, "bianca")
+
+    # Given bianca opens a new rule and names it
+    page.goto(f"{live_server.url}/rules/new/")
+    page.fill("#id_name", "Adults without a mortgage")
+    page.select_option("#id_kind", "suitability")
+    page.select_option("#id_applies_to", "group:home-loans")
+    root = "#rule-builder > .rb-group > .rb-head"
+
+    # When she adds a condition on age with the bounds the wrong way round
+    page.click(f"{root} .rb-add-condition")
+    first = page.locator("#rule-builder .rb-condition").nth(0)
+    first.locator(".rb-field").select_option("customer.age")
+    first.locator(".rb-op").select_option("between")
+    first.get_by_label("Lowest value").fill("70")
+    first.get_by_label("Highest value").fill("18")
+
+    # Then the server's check shows the error beside that condition
+    error = first.locator(".rb-error")
+    error.wait_for(timeout=10_000)
+    assert error.inner_text() == "the lower bound comes first"
+    assert page.locator("#rule-status").inner_text() == "1 problem to fix"
+    page.screenshot(path=Path(output_path) / "rule-builder-error.png", full_page=True)
+
+    # When she fixes it, and adds a negated condition on products held
+    first.get_by_label("Lowest value").fill("18")
+    first.get_by_label("Highest value").fill("70")
+    page.wait_for_function("() => document.getElementById('rule-status').textContent === 'The conditions are valid'")
+    assert page.locator("#rule-builder .rb-error").count() == 0
+    page.click(f"{root} .rb-add-condition")
+    second = page.locator("#rule-builder .rb-condition").nth(1)
+    second.locator(".rb-field").select_option("holdings.products")
+    second.locator(".rb-op").select_option("contains")
+    second.get_by_label("Value").fill("MORTGAGE")
+    second.locator(".rb-negate").click()
+    assert page.locator("#rule-builder .rb-not .rb-tag").inner_text() == "NOT"
+    page.wait_for_function("() => document.getElementById('rule-status').textContent === 'The conditions are valid'")
+    page.click("#rule-json-view summary")
+    page.screenshot(path=Path(output_path) / "rule-builder.png", full_page=True)
+
+    # And saves the rule to the draft, then publishes it
+    page.click("#save-rule")
+    page.wait_for_url(f"{live_server.url}/rules/#rule-adults-without-a-mortgage")
+    summary = page.locator("#rule-adults-without-a-mortgage .rule-summary").inner_text()
+    assert summary.startswith("customer.age is between 18 and 70 and not holdings.products includes “MORTGAGE”")
+    page.fill("#publish-note", "first rule")
+    page.click("#publish")
+    page.wait_for_selector("#rule-set-state:has-text('Published')")
+    page.screenshot(path=Path(output_path) / "rule-set.png", full_page=True)
+
+    # Then the published version holds the tree she built
+    version = RuleSetVersion.objects.get(status=RuleSetStatus.PUBLISHED)
+    assert version.note == "first rule"
+    assert version.rules == [
+        {
+            "id": "adults-without-a-mortgage",
+            "name": "Adults without a mortgage",
+            "kind": "suitability",
+            "scope": "group",
+            "scope_code": "home-loans",
+            "tree": {
+                "all": [
+                    {"field": "customer.age", "op": "between", "value": [18, 70]},
+                    {"not": {"field": "holdings.products", "op": "contains", "value": "MORTGAGE"}},
+                ]
+            },
+        }
+    ]
+    assert problems == []

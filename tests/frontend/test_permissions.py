@@ -54,9 +54,30 @@ def test_anonymous_people_are_sent_to_the_login_page(client_as, jane, task_run, 
 @pytest.mark.parametrize(
     ("persona", "labels"),
     [
-        ("bianca", ["Customers", "Imports", "Tasks", "Models", "Segments"]),
-        ("carlos", ["Customers", "Tasks", "Models", "Segments", "Audit trail"]),
-        ("alice_admin", ["Customers", "Imports", "Tasks", "Models", "Segments", "Audit trail", "Users & API clients"]),
+        (
+            "bianca",
+            ["Customers", "Imports", "Tasks", "Models", "Segments", "Offers", "Rules", "Levers", "Try a decision"],
+        ),
+        (
+            "carlos",
+            ["Customers", "Tasks", "Models", "Segments", "Offers", "Rules", "Levers", "Try a decision", "Audit trail"],
+        ),
+        (
+            "alice_admin",
+            [
+                "Customers",
+                "Imports",
+                "Tasks",
+                "Models",
+                "Segments",
+                "Offers",
+                "Rules",
+                "Levers",
+                "Try a decision",
+                "Audit trail",
+                "Users & API clients",
+            ],
+        ),
         ("oscar", []),
     ],
 )
