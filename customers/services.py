@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from core.models import User
 from core.services import audit_record
@@ -171,6 +171,19 @@ def contact_details_erase(*, customer: Customer, actor: User, now: datetime, rea
     return contact
 
 
+_CONTACT_COLUMNS = (
+    "external_id",
+    "customer_id",
+    "product_id",
+    "campaign_code",
+    "channel",
+    "offered_at",
+    "outcome",
+    "source",
+    "received_at",
+)
+
+
 @dataclass(frozen=True)
 class OfferMade:
     """One offer a decision made, for the contact history."""
@@ -189,6 +202,31 @@ def contact_history_record(*, customer_id: int, channel: str, offers: Sequence[O
     """
     if channel not in choices.OfferChannel.values:
         raise ValueError(f"unknown contact channel {channel!r}")
+    if connection.vendor == "postgresql" and offers:
+        # One plain multi-row INSERT: on the decision API's path the ORM's bulk_create
+        # costs more to prepare than the database takes to run it.
+        columns = _CONTACT_COLUMNS
+        row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        params: list[Any] = []
+        for offer in offers:
+            params += [
+                offer.external_id,
+                customer_id,
+                offer.product_id,
+                offer.campaign_code,
+                channel,
+                now,
+                choices.OfferOutcome.PENDING,
+                "decision",
+                now,
+            ]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {ContactHistory._meta.db_table} ({', '.join(columns)}) VALUES "
+                + ", ".join([row] * len(offers)),
+                params,
+            )
+        return len(offers)
     rows = [
         ContactHistory(
             external_id=offer.external_id,

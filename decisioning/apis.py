@@ -117,6 +117,7 @@ class DecisionApi(APIView):
                 kind=DecisionKind.REALTIME,
                 requested_by=idempotency_owner(request.user),
                 now=timezone.now(),
+                debug=data["debug"],
             )
         except (UnknownCustomer, UnknownCustomerError):
             raise ProblemError(

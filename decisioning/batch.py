@@ -27,9 +27,9 @@ from django.utils import timezone
 from core.models import User
 from core.services import audit_record
 from customers.models import Customer
-from decisioning.decisions import DecisionInputError, _Models, context_validate, models_current
-from decisioning.engine import ENGINE_VERSION, MAX_RESULTS, decide, needs_model_reasons, reasons_attach, removed_summary
-from decisioning.inputs import acceptance_rates, catalogue_current, customer_facts, decision_inputs
+from decisioning.decisions import DecisionInputError, _Models, context_validate, decision_funnel, models_current
+from decisioning.engine import ENGINE_VERSION, MAX_RESULTS, decide, needs_model_reasons, reasons_attach
+from decisioning.inputs import acceptance_rates, catalogue_current, customer_facts, decision_inputs, inputs_stored
 from decisioning.models import BatchDecisionRun, BatchRunStatus, Decision, DecisionKind, TreatmentChannel
 from modeling.online import online_features_refresh
 from modeling.reasons import reasons_from_contributions
@@ -191,18 +191,13 @@ def _decide_chunk(run: BatchDecisionRun, ids: Sequence[int]) -> list[Decision]:
                 channel=run.channel,
                 made_at=now,
                 rule_set=catalogue.rule_set,
+                catalogue_id=inputs[i]["catalogue"],
                 model_versions={code: s["model_version_id"] for code, s in scores[i].items()},
                 rules_only=result["rules_only"],
-                inputs=inputs[i],
+                inputs=inputs_stored(inputs[i]),
                 scores=scores[i],
                 offers=result["offers"],
-                funnel={
-                    "removed": removed_summary(result),
-                    "caps": result["caps"],
-                    "bundle": result["bundle"],
-                    "upsell": result["upsell"],
-                    "note": result["note"],
-                },
+                funnel=decision_funnel(result),
                 batch_run=run,
                 requested_by=f"batch:{run.public_id}",
                 engine_version=ENGINE_VERSION,

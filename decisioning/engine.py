@@ -119,6 +119,7 @@ def _catalogue_check(offer: Mapping[str, Any], today: dt.date, channel: str) -> 
 
 
 def _rules_for(
+    traced: bool,
     rule_set: CompiledRuleSet | None,
     context: RuleContext,
     offer: Mapping[str, Any],
@@ -133,7 +134,7 @@ def _rules_for(
         key = (scope, code)
         found = cache.get(key)
         if found is None:
-            found = rule_set.evaluate(context, scopes={scope: code})
+            found = rule_set.evaluate(context, scopes={scope: code}, traced=traced)
             cache[key] = found
         out.extend(found)
     return out
@@ -213,9 +214,7 @@ def _rules_passed(offer: _Offer) -> list[str]:
     return [o.name for o in passed]
 
 
-def compose_reasons(
-    *, model: Sequence[str], rules_passed: Sequence[str], source: str, propensity: float
-) -> list[str]:
+def compose_reasons(*, model: Sequence[str], rules_passed: Sequence[str], source: str, propensity: float) -> list[str]:
     """At most four: the model's two strongest, then the rules the offer met, then
     the model's next ones."""
     from_model = list(model) if source == PropensitySource.MODEL else []
@@ -276,12 +275,17 @@ def _offer_view(offer: _Offer, rank: int) -> dict[str, Any]:
     }
 
 
-def _funnel_entry(offer: _Offer, *, made: bool) -> dict[str, Any]:
-    return {
+def _funnel_entry(offer: _Offer, *, made: bool, trace: bool) -> dict[str, Any]:
+    entry = {
         "offer_code": offer.spec["code"],
         "outcome": "made" if made else "removed",
         "stage": offer.stage,
         "reason": offer.reason,
+    }
+    if not trace:
+        return entry
+    return {
+        **entry,
         "gates": [
             {"gate": r.gate, "passed": r.passed, "reason": r.reason}
             for r in (offer.gates.results if offer.gates else ())
@@ -357,12 +361,15 @@ def decide(
     rule_set: CompiledRuleSet | None,
     *,
     model_reasons: ModelReasons | Mapping[str, Sequence[str]] | None = None,
+    trace: bool = False,
 ) -> dict[str, Any]:
     """Run the funnel over ``inputs`` (see ``decisioning.inputs``) with ``scores``
     (product code -> {"propensity", ...}; empty when no model may or can score).
     ``model_reasons`` gives the model's reasons for a product, called only for the
     offers returned; without it the offers keep ``rules_passed`` until
-    ``reasons_attach`` (a batch computes model reasons for a whole chunk at once). Returns offers, bundle, upsell, funnel, caps, rules_only."""
+    ``reasons_attach`` (a batch computes model reasons for a whole chunk at once).
+    With ``trace`` each funnel entry also carries every gate and every rule with
+    the outcome of each of its nodes (a debug answer, the try-a-decision page). Returns offers, bundle, upsell, funnel, caps, rules_only."""
     now = _datetime(inputs["now"])
     today = _date(inputs["today"]) or now.date()
     channel = inputs["channel"]
@@ -387,7 +394,7 @@ def decide(
         if report is None:
             report = gate_cache[key] = gates_check(_gate_input(inputs, spec, consents))
         offer.gates = report
-        offer.rules = _rules_for(rule_set, context, spec, rule_cache)
+        offer.rules = _rules_for(trace, rule_set, context, spec, rule_cache)
         if not report.passed:
             offer.stage, offer.reason = Stage.GATES, "; ".join(r.reason for r in report.blocked_by)
             continue
@@ -480,7 +487,7 @@ def decide(
         "rules_only": rules_only,
         "note": note,
         "caps": caps,
-        "funnel": [_funnel_entry(o, made=o.spec["code"] in made_codes) for o in offers],
+        "funnel": [_funnel_entry(o, made=o.spec["code"] in made_codes, trace=trace) for o in offers],
     }
     if model_reasons is not None:
         reasons_attach(result, model_reasons)

@@ -17,6 +17,8 @@ acceptance rates are re-read every few minutes.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import math
 import threading
 import time
@@ -28,9 +30,10 @@ from django.db import connection
 from django.db.models import Count, Q
 
 from customers import choices
-from customers.models import Account, AccountHolder, Consent, ContactHistory, Customer, Product
+from customers.models import Account, AccountHolder, Consent, ContactDetails, ContactHistory, Customer, Product
 from decisioning.models import (
     BusinessIssue,
+    CatalogueSnapshot,
     ContactPolicy,
     ContactPolicyKind,
     Offer,
@@ -45,6 +48,8 @@ from modeling.snapshots import bank_today
 
 INPUTS_VERSION = 1
 RATES_TTL_SECONDS = 300.0
+# How stale another process's edits may be seen: a second, at one query a second.
+CATALOGUE_RECHECK_SECONDS = 1.0
 # Acceptance rates are smoothed toward the bank-wide rate with this many pseudo-offers,
 # so a product offered twice and taken once does not outrank everything.
 RATE_PRIOR_OFFERS = 20.0
@@ -90,9 +95,12 @@ class Catalogue:
     compiled: CompiledRuleSet | None
     rule_fields: frozenset[str]
     lookback_days: int  # how far back contact history matters to the policies
+    # channel -> (rates, view): each channel's offers with those rates, built once
+    views: dict[str, tuple[Mapping[str, float], Any]] = field(default_factory=dict, compare=False, repr=False)
 
 
 _TABLES = (BusinessIssue, OfferGroup, Offer, Treatment, ContactPolicy, Product)
+CATALOGUE_MODELS = (*_TABLES, RuleSetVersion)
 
 
 def _stamp() -> tuple[Any, ...]:
@@ -191,6 +199,7 @@ def _catalogue_load(stamp: tuple[Any, ...]) -> Catalogue:
 @dataclass
 class _Cache:
     catalogue: Catalogue | None = None
+    catalogue_checked_at: float = -math.inf
     rates: dict[str, float] = field(default_factory=dict)
     rates_read_at: float = -math.inf
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -199,17 +208,26 @@ class _Cache:
 _cache = _Cache()
 
 
-def catalogue_current() -> Catalogue:
-    """The catalogue as it stands; one query per call to check it is still current."""
-    stamp = _stamp()
+def catalogue_current(*, recheck_seconds: float = CATALOGUE_RECHECK_SECONDS) -> Catalogue:
+    """The catalogue as it stands. A process checks at most every ``recheck_seconds``
+    (one query) whether another process changed it; its own changes clear the cache
+    at once (``catalogue_forget``, on every save of a catalogue row)."""
     with _cache.lock:
-        found = _cache.catalogue
-    if found is not None and found.stamp == stamp:
+        found, checked = _cache.catalogue, _cache.catalogue_checked_at
+    if found is not None and time.monotonic() - checked < recheck_seconds:
         return found
-    loaded = _catalogue_load(stamp)
+    stamp = _stamp()
+    if found is None or found.stamp != stamp:
+        found = _catalogue_load(stamp)
     with _cache.lock:
-        _cache.catalogue = loaded
-    return loaded
+        _cache.catalogue, _cache.catalogue_checked_at = found, time.monotonic()
+    return found
+
+
+def catalogue_forget(**_: Any) -> None:
+    """Drop this process's catalogue (a signal receiver: a catalogue row changed here)."""
+    with _cache.lock:
+        _cache.catalogue = None
 
 
 def acceptance_rates() -> dict[str, float]:
@@ -239,6 +257,52 @@ def caches_clear() -> None:
         _cache.rates, _cache.rates_read_at = {}, -math.inf
 
 
+@dataclass(frozen=True)
+class CatalogueView:
+    """The offers and policies as one channel sees them, with acceptance rates: the
+    part of a decision's inputs stored once per distinct content (CatalogueSnapshot)."""
+
+    sha256: str
+    offers: list[dict[str, Any]]
+    policies: list[dict[str, Any]]
+
+
+_views_lock = threading.Lock()
+STORED_APART = ("offers", "policies")
+
+
+def catalogue_view(catalogue: Catalogue, *, channel: str, rates: Mapping[str, float]) -> CatalogueView:
+    """Built and stored once per catalogue, channel and rates in a process."""
+    with _views_lock:
+        cached = catalogue.views.get(channel)
+    if cached is not None and cached[0] is rates:  # the cache holds ``rates``: its id is not reused
+        return cached[1]
+    offers = []
+    for base in catalogue.offers:
+        spec = dict(base)
+        spec["treatment_id"] = catalogue.treatments.get(base["code"], {}).get(channel)
+        spec["historical_rate"] = rates.get(base["product_code"], rates.get("", 0.0))
+        offers.append(spec)
+    content = {"offers": offers, "policies": [dict(p) for p in catalogue.policies]}
+    sha = hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    # Content-addressed, committed on its own: a decision that fails later leaves a
+    # harmless row, and a concurrent first writer is simply found.
+    CatalogueSnapshot.objects.get_or_create(sha256=sha, defaults={"content": content})
+    found = CatalogueView(sha256=sha, offers=offers, policies=content["policies"])
+    with _views_lock:
+        catalogue.views[channel] = (rates, found)
+    return found
+
+
+def inputs_stored(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """What the decision record keeps: the inputs but the catalogue's part."""
+    return {k: v for k, v in inputs.items() if k not in STORED_APART}
+
+
+def inputs_restored(stored: Mapping[str, Any], snapshot: CatalogueSnapshot) -> dict[str, Any]:
+    return {**stored, **snapshot.content}
+
+
 # --- customer facts, read for a set of customers at once ------------------------------------------------------------
 
 
@@ -250,12 +314,187 @@ class CustomerFacts:
     segments: list[str] = field(default_factory=list)
     contacts: list[list[Any]] = field(default_factory=list)
     features: dict[str, Any] | None = None
+    first_name: str = ""  # for the greeting only; never part of the snapshot
+
+
+_CUSTOMER_COLUMNS = (
+    "id",
+    "external_id",
+    "birth_date",
+    "customer_since",
+    "kyc_status",
+    "kyc_date",
+    "sanctions_status",
+    "risk_rating",
+    "region",
+    "employment_type",
+    "do_not_contact",
+    "vulnerable",
+)
+_OPEN = "(a.closed_on IS NULL OR a.closed_on > %(today)s) AND a.status <> 'closed' AND a.opened_on <= %(today)s"
+# One round trip for everything about a customer (or a chunk of them) on PostgreSQL:
+# the real-time path is bound by round trips and by the ORM building queries, not by
+# the database's work, which is a handful of index lookups.
+_FACTS_SQL = f"""
+SELECT {", ".join("c." + name for name in _CUSTOMER_COLUMNS)},
+  (SELECT d.first_name FROM customers_contactdetails d WHERE d.customer_id = c.id AND d.erased_at IS NULL),
+  (SELECT json_agg(json_build_array(x.channel, x.purpose, x.status, x.effective_at)) FROM (
+     SELECT DISTINCT ON (k.channel, k.purpose) k.channel, k.purpose, k.status, k.effective_at
+     FROM customers_consent k WHERE k.customer_id = c.id AND k.effective_at <= %(now)s
+     ORDER BY k.channel, k.purpose, k.effective_at DESC) x),
+  (SELECT json_agg(json_build_array(p.code, p.family, p.tier)) FROM (
+     SELECT a.product_id FROM customers_account a WHERE a.customer_id = c.id AND {_OPEN}
+     UNION
+     SELECT (SELECT a.product_id FROM customers_account a WHERE a.id = h.account_id AND {_OPEN})
+     FROM customers_accountholder h WHERE h.customer_id = c.id) y JOIN customers_product p ON p.id = y.product_id),
+  (SELECT json_agg(s.code) FROM modeling_segmentmembership m
+     JOIN modeling_segmentation g ON g.id = m.segmentation_id AND g.is_current
+     JOIN modeling_segment s ON s.id = m.segment_id
+     WHERE m.customer_id = c.id),
+  (SELECT json_agg(json_build_array(h.offered_at, h.channel, p.code, h.outcome, h.responded_at, h.campaign_code)
+                   ORDER BY h.offered_at, h.id)
+     FROM customers_contacthistory h JOIN customers_product p ON p.id = h.product_id
+     WHERE h.customer_id = c.id AND h.offered_at > %(since)s),
+  {{features}}
+FROM customers_customer c LEFT JOIN modeling_onlinefeatures f ON f.customer_id = c.id
+WHERE {{where}}
+"""
+
+
+_FACTS_ONE_SQL = _FACTS_SQL.format(features='f."values"', where="c.id = %(id)s")
+_LOCK_SQL = f"SELECT id FROM {Customer._meta.db_table} WHERE external_id = %s FOR UPDATE"
+
+
+def _json(value: Any) -> Any:
+    # Django hands json and jsonb over as text, for JSONField to decode.
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _contact_row(
+    offered_at: dt.datetime,
+    channel: str,
+    product: str,
+    outcome: str,
+    responded_at: dt.datetime | None,
+    campaign: str,
+    now: dt.datetime,
+) -> list[Any]:
+    return [
+        offered_at.isoformat(),
+        channel,
+        product,
+        outcome,
+        responded_at.isoformat() if responded_at and responded_at <= now else None,
+        campaign.startswith(SERVICE_CAMPAIGN_PREFIX),
+    ]
+
+
+def pg_cursor() -> Any:
+    """A psycopg cursor on Django's connection (same transaction) binding parameters
+    on the server, so the hot statements can be prepared (``prepare=True``):
+    planning the facts query costs more than running it, and client-side binding
+    spends a millisecond escaping a decision record's JSON."""
+    connection.ensure_connection()
+    return connection.connection.cursor()
+
+
+def _facts_pg_one(customer_id: int, *, now: dt.datetime, lookback_days: int) -> CustomerFacts | None:
+    since = now - dt.timedelta(days=lookback_days) if lookback_days else now + dt.timedelta(days=36_500)
+    with pg_cursor() as cursor:
+        cursor.execute(
+            _FACTS_ONE_SQL,
+            {"id": customer_id, "now": now, "today": bank_today(now), "since": since},
+            prepare=True,
+        )
+        rows = cursor.fetchall()
+    found = _facts_rows(rows, now=now, with_features=True)
+    return next(iter(found.values()), None)
+
+
+def _facts_pg(
+    where: str, params: dict[str, Any], *, now: dt.datetime, lookback_days: int, with_features: bool
+) -> dict[int, CustomerFacts]:
+    today = bank_today(now)
+    since = now - dt.timedelta(days=lookback_days) if lookback_days else now + dt.timedelta(days=36_500)
+    sql = _FACTS_SQL.format(features='f."values"' if with_features else "NULL", where=where)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {**params, "now": now, "today": today, "since": since})
+        rows = cursor.fetchall()
+    return _facts_rows(rows, now=now, with_features=with_features)
+
+
+def _facts_rows(rows: Sequence[Sequence[Any]], *, now: dt.datetime, with_features: bool) -> dict[int, CustomerFacts]:
+    n = len(_CUSTOMER_COLUMNS)
+    out: dict[int, CustomerFacts] = {}
+    for row in rows:
+        customer = Customer(**dict(zip(_CUSTOMER_COLUMNS, row[:n], strict=True)))
+        first_name, consents, held, segments, contacts, features = row[n:]
+        f = CustomerFacts(customer=customer, first_name=first_name or "")
+        for channel, purpose, status, at in _json(consents) or ():
+            f.consents[(channel, purpose)] = (dt.datetime.fromisoformat(at), status)
+        for code, family, tier in _json(held) or ():
+            f.held[code] = (family, tier)
+        f.segments = list(_json(segments) or ())
+        for offered_at, channel, product, outcome, responded_at, campaign in _json(contacts) or ():
+            f.contacts.append(
+                _contact_row(
+                    dt.datetime.fromisoformat(offered_at),
+                    channel,
+                    product,
+                    outcome,
+                    dt.datetime.fromisoformat(responded_at) if responded_at else None,
+                    campaign,
+                    now,
+                )
+            )
+        f.features = _json(features) if with_features else None
+        out[customer.pk] = f
+    return out
+
+
+def customer_facts_one(external_id: str, *, now: dt.datetime, lookback_days: int, lock: bool) -> CustomerFacts | None:
+    """One customer's facts by bank id, their row locked with ``lock`` (contact caps
+    are counted and spent under it). One query on PostgreSQL."""
+    if connection.vendor == "postgresql":
+        where, params = "c.external_id = %(external_id)s", {"external_id": external_id}
+        if lock:
+            # Lock first, then read in a statement of its own: under READ COMMITTED a
+            # statement that waited for the lock would still read the contact history
+            # as of before the holder committed, and count too few contacts.
+            with pg_cursor() as cursor:
+                cursor.execute(_LOCK_SQL, [external_id], prepare=True)
+                row = cursor.fetchone()
+            if row is None:
+                return None
+            return _facts_pg_one(row[0], now=now, lookback_days=lookback_days)
+        found = _facts_pg(where, params, now=now, lookback_days=lookback_days, with_features=True)
+        return next(iter(found.values()), None)
+    customers = Customer.objects.filter(external_id=external_id)
+    if lock:
+        customers = customers.select_for_update()
+    customer = customers.first()
+    if customer is None:
+        return None
+    facts = customer_facts([customer], now=now, lookback_days=lookback_days)[customer.pk]
+    contact = ContactDetails.objects.filter(customer_id=customer.pk, erased_at__isnull=True).only("first_name").first()
+    facts.first_name = contact.first_name if contact else ""
+    return facts
 
 
 def customer_facts(
     customers: Sequence[Customer], *, now: dt.datetime, lookback_days: int, with_features: bool = True
 ) -> dict[int, CustomerFacts]:
-    """Everything the engine reads about ``customers``, one query per table."""
+    """Everything the engine reads about ``customers``: one query on PostgreSQL, one
+    per table elsewhere."""
+    if connection.vendor == "postgresql":
+        found = _facts_pg(
+            "c.id = ANY(%(ids)s)",
+            {"ids": [c.pk for c in customers]},
+            now=now,
+            lookback_days=lookback_days,
+            with_features=with_features,
+        )
+        return {c.pk: found[c.pk] for c in customers if c.pk in found}
     facts = {c.pk: CustomerFacts(customer=c) for c in customers}
     ids = list(facts)
     today = bank_today(now)
@@ -291,14 +530,7 @@ def customer_facts(
             "offered_at", "id"
         ):
             facts[customer_id].contacts.append(
-                [
-                    offered_at.isoformat(),
-                    channel,
-                    product,
-                    outcome,
-                    responded_at.isoformat() if responded_at and responded_at <= now else None,
-                    campaign.startswith(SERVICE_CAMPAIGN_PREFIX),
-                ]
+                _contact_row(offered_at, channel, product, outcome, responded_at, campaign, now)
             )
     if with_features:
         for customer_id, values in OnlineFeatures.objects.filter(customer_id__in=ids).values_list(
@@ -342,18 +574,14 @@ def decision_inputs(
     rates: Mapping[str, float],
     model_features: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """The snapshot the engine runs on and the decision record keeps."""
+    """The snapshot the engine runs on. The decision record keeps it but for the
+    offers and policies, which it references (``catalogue_view``)."""
     c = facts.customer
     today = bank_today(now)
     features = facts.features or {}
     consents = sorted([ch, purpose, status] for (ch, purpose), (_at, status) in facts.consents.items())
     profiling = {(ch, p): s for ch, p, s in consents}.get(("any", "profiling"))
-    offers = []
-    for base in catalogue.offers:
-        spec = dict(base)
-        spec["treatment_id"] = catalogue.treatments.get(base["code"], {}).get(channel)
-        spec["historical_rate"] = rates.get(base["product_code"], rates.get("", 0.0))
-        offers.append(spec)
+    view = catalogue_view(catalogue, channel=channel, rates=rates)
     return {
         "version": INPUTS_VERSION,
         "now": now.isoformat(),
@@ -380,8 +608,10 @@ def decision_inputs(
             name: _rule_value(name, facts, today, context, channel) for name in sorted(catalogue.rule_fields)
         },
         "held": [{"code": code, "family": fam, "tier": tier} for code, (fam, tier) in sorted(facts.held.items())],
-        "offers": offers,
-        "policies": list(catalogue.policies),
+        "catalogue": view.sha256,
+        "offers": view.offers,
+        "policies": view.policies,
         "contacts": facts.contacts,
-        "features": {name: json_value(features.get(name)) for name in model_features},
+        # Stored rows are JSON already (modeling.online); only the models' inputs are kept.
+        "features": {name: features.get(name) for name in model_features},
     }

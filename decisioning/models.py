@@ -243,36 +243,51 @@ class BatchDecisionRun(models.Model):
         return f"batch run {self.public_id} on {self.channel} ({self.status})"
 
 
+class CatalogueSnapshot(models.Model):
+    """The offers (levers, values, dates, treatments of a channel, acceptance rates)
+    and contact policies as a decision saw them, stored once per distinct content
+    and referenced by every decision that saw the same: a decision record stays
+    small however large the catalogue."""
+
+    sha256 = models.CharField(max_length=64, primary_key=True)
+    content = models.JSONField(help_text='{"offers": [...], "policies": [...]}')
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"catalogue snapshot {self.sha256[:12]}"
+
+
 class Decision(models.Model):
     """One decision, kept so it can be explained and replayed: the inputs the engine
-    saw (no contact details), the scores, the rule-set and model versions, the
-    offers made and, for every offer left out, the stage and reason."""
+    saw (no contact details; the catalogue by reference), the scores, the rule-set
+    and model versions, the offers made and, for every offer left out, the stage
+    and reason. Few indexes: a decision is written on every request."""
 
     id = models.BigAutoField(primary_key=True)
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+", db_index=False)
     kind = models.CharField(max_length=16, choices=DecisionKind.choices)
     channel = models.CharField(max_length=16, choices=TreatmentChannel.choices)
     made_at = models.DateTimeField()
-    rule_set = models.ForeignKey(RuleSetVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    rule_set = models.ForeignKey(
+        RuleSetVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    catalogue = models.ForeignKey(CatalogueSnapshot, on_delete=models.PROTECT, related_name="+", db_index=False)
     model_versions = models.JSONField(default=dict, help_text="{product code: model version id} of the scores used.")
     rules_only = models.BooleanField(default=False, help_text="No model score: propensity from acceptance rates.")
-    inputs = models.JSONField(help_text="Everything the engine read, as plain values.")
+    inputs = models.JSONField(help_text="Everything the engine read but the catalogue, as plain values.")
     scores = models.JSONField(default=dict)
     offers = models.JSONField(default=list, help_text="The ranked offers returned, with factors and reasons.")
     funnel = models.JSONField(default=dict, help_text="For each offer left out: the stage and why.")
     batch_run = models.ForeignKey(
-        BatchDecisionRun, null=True, blank=True, on_delete=models.PROTECT, related_name="decisions"
+        BatchDecisionRun, null=True, blank=True, on_delete=models.PROTECT, related_name="decisions", db_index=False
     )
     requested_by = models.CharField(max_length=80, blank=True)
     engine_version = models.PositiveSmallIntegerField(default=1)
 
     class Meta:
         ordering = ["-made_at", "-id"]
-        indexes = [
-            models.Index(fields=["customer", "made_at"], name="decision_customer_time"),
-            models.Index(fields=["made_at"], name="decision_time"),
-        ]
+        indexes = [models.Index(fields=["customer", "made_at"], name="decision_customer_time")]
         constraints = [
             models.UniqueConstraint(
                 fields=["batch_run", "customer"],

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from decisioning.engine import decide, removed_summary
+from decisioning.inputs import inputs_restored
 from decisioning.models import Decision
 from decisioning.rule_sets import rule_set_compiled
 from modeling.models import ModelVersion
@@ -54,7 +55,7 @@ class _ModelCache:
 
 def decision_replay(decision: Decision, *, models: _ModelCache | None = None) -> ReplayResult:
     models = models or _ModelCache()
-    inputs: Mapping[str, Any] = decision.inputs
+    inputs: Mapping[str, Any] = inputs_restored(decision.inputs, decision.catalogue)
     scores: Mapping[str, Mapping[str, Any]] = decision.scores
     compiled = rule_set_compiled(decision.rule_set) if decision.rule_set_id else None
     reasons = {code: s.get("reasons", []) for code, s in scores.items()}

@@ -165,14 +165,27 @@ class CompiledRuleSet:
     version: int
     rules: tuple[tuple[Mapping[str, Any], CompiledRule], ...]
 
-    def evaluate(self, context: RuleContext, *, scopes: Mapping[str, str] | None = None) -> list[RuleOutcome]:
-        """Every rule (or those attached to ``scopes``: {"issue": code, "group": code,
-        "offer": code}) with its outcome and trace."""
-        out = []
+    def __post_init__(self) -> None:
+        by_scope: dict[tuple[str, str], list[tuple[Mapping[str, Any], CompiledRule]]] = {}
         for rule, compiled in self.rules:
-            if scopes is not None and scopes.get(rule["scope"]) != rule["scope_code"]:
-                continue
-            trace: list[TraceEntry] = []
+            by_scope.setdefault((rule["scope"], rule["scope_code"]), []).append((rule, compiled))
+        object.__setattr__(self, "_by_scope", by_scope)
+        object.__setattr__(self, "_position", {id(rule): i for i, (rule, _) in enumerate(self.rules)})
+
+    def evaluate(
+        self, context: RuleContext, *, scopes: Mapping[str, str] | None = None, traced: bool = True
+    ) -> list[RuleOutcome]:
+        """Every rule (or those attached to ``scopes``: {"issue": code, "group": code,
+        "offer": code}) with its outcome and, when ``traced``, every node's outcome."""
+        if scopes is None:
+            chosen: Sequence[tuple[Mapping[str, Any], CompiledRule]] = self.rules
+        else:
+            index = self._by_scope  # type: ignore[attr-defined]
+            chosen = [pair for scope, code in scopes.items() for pair in index.get((scope, code), ())]
+            chosen.sort(key=lambda pair: self._position[id(pair[0])])  # type: ignore[attr-defined]
+        out = []
+        for rule, compiled in chosen:
+            trace: list[TraceEntry] | None = [] if traced else None
             passed = compiled.evaluate(context, trace)
             out.append(
                 RuleOutcome(
@@ -182,7 +195,7 @@ class CompiledRuleSet:
                     scope=rule["scope"],
                     scope_code=rule["scope_code"],
                     passed=passed,
-                    trace=tuple(trace),
+                    trace=tuple(trace or ()),
                 )
             )
         return out

@@ -99,6 +99,7 @@ def decision_try(request: HttpRequest) -> HttpResponse:
                 kind=DecisionKind.SIMULATION,
                 requested_by=f"user:{request.user.pk}",
                 now=timezone.now(),
+                debug=True,
             )
         except (UnknownCustomer, UnknownCustomerError):
             form.add_error("customer_id", f"No customer has the id {data['customer_id']!r}.")

@@ -147,7 +147,7 @@ def test_a_failed_eligibility_rule_removes_the_offer_with_the_rule_and_its_trace
             ),
         ],
     )
-    outcome = make(world)
+    outcome = make(world, debug=True)
     stage, why = removed(outcome)["home_mortgage"]
     assert stage == "eligibility"
     assert "Mortgages from 50" in why

@@ -33,7 +33,7 @@ class Command(BaseCommand):
         import random
 
         chosen = sorted(random.Random(seed).sample(ids, min(sample, len(ids))))
-        decisions = Decision.objects.filter(pk__in=chosen).select_related("rule_set").order_by("pk")
+        decisions = Decision.objects.filter(pk__in=chosen).select_related("rule_set", "catalogue").order_by("pk")
         results = decisions_replay(decisions)
         matched = sum(r.match for r in results)
         figures = {
