@@ -1,11 +1,13 @@
 """Batch next-best-action: decide for every customer of an audience on one channel.
 
-A run is chunked by customer id. Each chunk reads its customers' facts with one
-query per table, scores them with one prediction per model, runs the same
-engine as the real-time path with the run's clock, computes the model's reasons
-for the offers written (one contribution call per product), and writes its
-decisions and moves the run's cursor in one compare-and-set transaction: a
-killed or duplicated task resumes at the cursor, with nothing lost or doubled.
+A run is cut into chunks of customer ids when it starts. Workers (Celery tasks,
+or processes of ``run_batch_decisions``) claim pending chunks with ``SKIP
+LOCKED``, so any number share a run. A chunk reads its customers' facts at once,
+scores them with one prediction per model, runs the same engine as the real-time
+path with the run's clock, computes the model's reasons for the offers written
+(one contribution call per product), then writes its decisions (COPY) and marks
+itself done in the transaction that holds its lock: a worker killed mid-chunk
+leaves it pending for the next, with nothing lost or doubled.
 Batch decisions propose offers; a campaign makes them (and counts them in the
 contact history) when it delivers.
 """
@@ -20,17 +22,24 @@ from typing import Any
 
 import numpy as np
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from core.models import User
 from core.services import audit_record
 from customers.models import Customer
-from decisioning.decisions import DecisionInputError, _Models, context_validate, decision_funnel, models_current
+from decisioning.decisions import (
+    DecisionInputError,
+    _Models,
+    context_validate,
+    decision_funnel,
+    decisions_insert_many,
+    models_current,
+)
 from decisioning.engine import ENGINE_VERSION, MAX_RESULTS, decide, needs_model_reasons, reasons_attach
 from decisioning.inputs import acceptance_rates, catalogue_current, customer_facts, decision_inputs, inputs_stored
-from decisioning.models import BatchDecisionRun, BatchRunStatus, Decision, DecisionKind, TreatmentChannel
+from decisioning.models import BatchChunk, BatchDecisionRun, BatchRunStatus, Decision, DecisionKind, TreatmentChannel
 from modeling.online import online_features_refresh
 from modeling.reasons import reasons_from_contributions
 from modeling.segments import segment_current_get, segment_customer_ids
@@ -45,10 +54,10 @@ def _audience_ids(audience: Mapping[str, Any]) -> QuerySet[Any, int]:
     return Customer.objects.order_by("pk").values_list("pk", flat=True)
 
 
-def _audience_after(audience: Mapping[str, Any], cursor: int, n: int) -> list[int]:
+def _audience_between(audience: Mapping[str, Any], first: int, last: int) -> list[int]:
     if audience.get("segment"):
-        return list(_audience_ids(audience).filter(customer_id__gt=cursor)[:n])
-    return list(_audience_ids(audience).filter(pk__gt=cursor)[:n])
+        return list(_audience_ids(audience).filter(customer_id__gte=first, customer_id__lte=last))
+    return list(_audience_ids(audience).filter(pk__gte=first, pk__lte=last))
 
 
 def batch_run_start(
@@ -59,6 +68,7 @@ def batch_run_start(
     context: Mapping[str, Any] | None = None,
     actor: User | None,
     now: dt.datetime,
+    batch_size: int = BATCH_SIZE,
 ) -> BatchDecisionRun:
     """A pending run; its task does the work. The audience is {} (every customer)
     or {"segment": code}; ValidationError names a bad field."""
@@ -83,15 +93,26 @@ def batch_run_start(
         raise ValidationError(errors)
     catalogue = catalogue_current()
     with transaction.atomic():
+        ids = list(_audience_ids(audience))
         run = BatchDecisionRun.objects.create(
             channel=channel,
             audience=audience,
             max_results=max_results,
             context=context,
             rule_set=catalogue.rule_set,
-            total=_audience_ids(audience).count(),
+            total=len(ids),
             requested_by=actor,
             now=now,
+        )
+        BatchChunk.objects.bulk_create(
+            BatchChunk(
+                run=run,
+                number=n,
+                first_customer_id=ids[start],
+                last_customer_id=ids[min(start + batch_size, len(ids)) - 1],
+                size=min(batch_size, len(ids) - start),
+            )
+            for n, start in enumerate(range(0, len(ids), batch_size))
         )
         if actor is not None:
             audit_record(
@@ -206,8 +227,18 @@ def _decide_chunk(run: BatchDecisionRun, ids: Sequence[int]) -> list[Decision]:
     return decisions
 
 
-def batch_run_step(*, run_id: int, batch_size: int = BATCH_SIZE) -> bool:
-    """Decide one chunk and commit it with the cursor; whether more remain."""
+def _chunk_claim(run_id: int) -> BatchChunk | None:
+    """The next pending chunk, locked for this transaction; chunks other workers hold
+    are skipped (PostgreSQL). SQLite has one writer at a time: no lock is needed."""
+    pending = BatchChunk.objects.filter(run_id=run_id, done=False).order_by("number")
+    if connection.vendor == "postgresql":
+        pending = pending.select_for_update(skip_locked=True)
+    return pending.first()
+
+
+def batch_run_step(*, run_id: int) -> bool:
+    """Claim a chunk, decide it, write its decisions and mark it done in one
+    transaction; whether a chunk was done (False: none left to claim)."""
     run = BatchDecisionRun.objects.get(pk=run_id)
     if run.status in (BatchRunStatus.DONE, BatchRunStatus.FAILED):
         return False
@@ -215,25 +246,24 @@ def batch_run_step(*, run_id: int, batch_size: int = BATCH_SIZE) -> bool:
         BatchDecisionRun.objects.filter(pk=run_id, status=BatchRunStatus.PENDING).update(
             status=BatchRunStatus.RUNNING, started_at=timezone.now()
         )
-    ids = _audience_after(run.audience, run.cursor, batch_size)
-    if not ids:
+    with transaction.atomic():
+        chunk = _chunk_claim(run_id)
+        if chunk is not None:
+            ids = _audience_between(run.audience, chunk.first_customer_id, chunk.last_customer_id)
+            decisions = _decide_chunk(run, ids) if ids else []
+            decisions_insert_many(decisions)
+            offers = sum(len(d.offers) for d in decisions)
+            now = timezone.now()
+            BatchChunk.objects.filter(pk=chunk.pk).update(done=True, offers_made=offers, finished_at=now)
+            BatchDecisionRun.objects.filter(pk=run_id).update(
+                done=F("done") + len(ids), offers_made=F("offers_made") + offers, updated_at=now
+            )
+            return True
+    if not BatchChunk.objects.filter(run_id=run_id, done=False).exists():
         BatchDecisionRun.objects.filter(pk=run_id).exclude(status=BatchRunStatus.DONE).update(
             status=BatchRunStatus.DONE, finished_at=timezone.now()
         )
-        return False
-    decisions = _decide_chunk(run, ids)
-    offers = sum(len(d.offers) for d in decisions)
-    with transaction.atomic():
-        claimed = BatchDecisionRun.objects.filter(pk=run_id, cursor=run.cursor).update(
-            cursor=ids[-1],
-            done=F("done") + len(ids),
-            offers_made=F("offers_made") + offers,
-            updated_at=timezone.now(),
-        )
-        if claimed != 1:
-            return True  # another worker committed this chunk; go on from its cursor
-        Decision.objects.bulk_create(decisions, batch_size=250)
-    return True
+    return False
 
 
 def batch_run_fail(*, run_id: int, error: str) -> None:
@@ -245,14 +275,14 @@ def batch_run_fail(*, run_id: int, error: str) -> None:
 def batch_run_work(
     *,
     run_id: int,
-    batch_size: int = BATCH_SIZE,
     max_seconds: float | None = BATCH_TASK_SECONDS,
     progress: Callable[[int, int], None] | None = None,
 ) -> bool:
-    """Chunks until the run is done or ``max_seconds`` have passed; whether more remain."""
+    """Chunks until none is left to claim or ``max_seconds`` have passed; whether
+    more may remain (chunks still pending, or held by other workers)."""
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
     while True:
-        more = batch_run_step(run_id=run_id, batch_size=batch_size)
+        more = batch_run_step(run_id=run_id)
         if progress is not None:
             done, total = BatchDecisionRun.objects.filter(pk=run_id).values_list("done", "total").first() or (0, 0)
             progress(done, total)

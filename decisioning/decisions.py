@@ -87,6 +87,20 @@ def context_validate(context: Any) -> dict[str, Any]:
     return {k: context[k] for k in ("page", "reason", "weights") if context.get(k) is not None}
 
 
+def _weights_check(context: Mapping[str, Any], catalogue: Catalogue) -> None:
+    """A weight on a code the catalogue does not have is a sender's mistake: say so."""
+    known = {f"offer:{o['code']}" for o in catalogue.offers}
+    known |= {f"group:{o['group']}" for o in catalogue.offers} | {f"issue:{o['issue']}" for o in catalogue.offers}
+    unknown = sorted(set(context.get("weights") or {}) - known)
+    if unknown:
+        raise DecisionInputError(
+            [
+                (f"#/context/weights/{key}", f"no {key.partition(':')[0]} with code {key.partition(':')[2]!r}")
+                for key in unknown
+            ]
+        )
+
+
 # --- scoring ---------------------------------------------------------------------------------------------------------
 
 
@@ -169,6 +183,7 @@ def decision_make(
         raise DecisionInputError([("#/max_results", f"a whole number from 1 to {MAX_RESULTS}")])
     context = context_validate(context or {})
     catalogue = catalogue_current()
+    _weights_check(context, catalogue)
     rates = acceptance_rates()
     models = models_current()
     with transaction.atomic():
@@ -256,16 +271,33 @@ _INSERT_SQL = (
 )
 
 
+def _row(decision: Decision, columns: Sequence[str]) -> list[Any]:
+    return [
+        json.dumps(getattr(decision, name), separators=(",", ":")) if name in _JSON_COLUMNS else getattr(decision, name)
+        for name in columns
+    ]
+
+
+def decisions_insert_many(decisions: Sequence[Decision]) -> None:
+    """Store new decisions at once: COPY on PostgreSQL (a batch chunk writes hundreds,
+    and their JSON is most of the bytes), ``bulk_create`` elsewhere."""
+    if connection.vendor != "postgresql":
+        Decision.objects.bulk_create(decisions, batch_size=250)
+        return
+    columns = (*_INSERT_COLUMNS, "batch_run_id")
+    with pg_cursor() as cursor:
+        with cursor.copy(f"COPY {Decision._meta.db_table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for decision in decisions:
+                copy.write_row(_row(decision, columns))
+
+
 def decision_insert(decision: Decision) -> None:
     """Store a new decision. On PostgreSQL one plain INSERT: ``Model.save`` spends
     more time preparing the statement than the database spends running it."""
     if connection.vendor != "postgresql":
         decision.save(force_insert=True)
         return
-    values = []
-    for name in _INSERT_COLUMNS:
-        value = getattr(decision, name)
-        values.append(json.dumps(value, separators=(",", ":")) if name in _JSON_COLUMNS else value)
+    values = _row(decision, _INSERT_COLUMNS)
     with pg_cursor() as cursor:
         cursor.execute(_INSERT_SQL, values, prepare=True)
         decision.pk = cursor.fetchone()[0]

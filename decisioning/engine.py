@@ -43,7 +43,9 @@ CONSENT_CHANNEL = {"email": "email", "push": "app_push", "web": "web", "call_cen
 CONTACT_CHANNEL = {"email": "email", "push": "app_push", "web": "web", "call_centre": "call_centre"}
 # The bank's own pages need no marketing opt-in (only an objection blocks); outbound channels do.
 OPT_IN_CHANNELS = frozenset({"email", "push", "call_centre"})
-RULES_ONLY_NOTE = "No active propensity model: propensities are the offers' historical acceptance rates."
+# Channels where the bank reaches out; on the others the customer came to the bank.
+OUTBOUND_CHANNELS = frozenset({"email", "push"})
+RULES_ONLY_NOTE = "No active propensity model for {products}: their propensities are historical acceptance rates."
 NO_PROFILING_NOTE = "The customer objects to profiling: no model scored them; propensities are acceptance rates."
 
 
@@ -144,14 +146,16 @@ def _rules_stage(outcomes: Sequence[RuleOutcome]) -> tuple[str, str]:
     for kind in KIND_ORDER:
         failed = [o for o in outcomes if o.kind == kind and not o.passed]
         if failed:
-            names = "; ".join(f"{o.name} ({o.scope} {o.scope_code})" for o in failed)
+            names = "; ".join(
+                o.name if o.scope == "offer" else f"{o.name} (on the {o.scope} {o.scope_code})" for o in failed
+            )
             return kind, f"failed {kind} rule{'s' if len(failed) > 1 else ''}: {names}"
     return "", ""
 
 
 def _negative_times(contacts: Sequence[Sequence[Any]]) -> dict[str, list[dt.datetime]]:
     out: dict[str, list[dt.datetime]] = {}
-    for offered_at, _channel, product, outcome, responded_at, _service in contacts:
+    for offered_at, _channel, product, outcome, responded_at, _service, _inbound in contacts:
         if outcome in NEGATIVE_OUTCOMES:
             out.setdefault(product, []).append(_datetime(responded_at or offered_at))
     for times in out.values():
@@ -175,28 +179,39 @@ def _suppressed_until(times: Sequence[dt.datetime], policy: Mapping[str, Any]) -
 
 
 def _cap_usage(inputs: Mapping[str, Any], now: dt.datetime) -> list[dict[str, Any]]:
-    """Each cap that applies to the channel: its limit, what was used, what remains."""
-    channel = CONTACT_CHANNEL[inputs["channel"]]
+    """Each cap that applies to the request's channel: its limit, what was used, what
+    remains. Caps govern outbound marketing: a cap without a channel applies to
+    email and push (each channel on its own for a channel cap, all outbound
+    contacts together for a global cap); the bank's own web pages and the call
+    centre, where the customer came to the bank, are capped only by a cap naming
+    them. Service messages never count."""
+    decision_channel = inputs["channel"]
+    channel = CONTACT_CHANNEL[decision_channel]
+    outbound = decision_channel in OUTBOUND_CHANNELS
     out = []
     for policy in inputs["policies"]:
-        if policy["kind"] == "channel_cap" and policy["channel"] not in ("", inputs["channel"]):
+        kind, named = policy["kind"], policy["channel"]
+        if kind not in ("channel_cap", "global_cap"):
             continue
-        if policy["kind"] not in ("channel_cap", "global_cap"):
+        if named and named != decision_channel:
+            continue
+        if not named and not outbound:
             continue
         since = now - dt.timedelta(days=policy["period_days"])
-        # A channel cap without a channel caps each channel on its own; a global cap counts all.
-        wanted = None if policy["kind"] == "global_cap" else channel
-        used = sum(
-            1
-            for offered_at, contact_channel, _product, _outcome, _responded, service in inputs["contacts"]
-            if not service and _datetime(offered_at) > since and (wanted is None or contact_channel == wanted)
-        )
+        used = 0
+        for offered_at, contact_channel, _product, _outcome, _responded, service, inbound in inputs["contacts"]:
+            if service or _datetime(offered_at) <= since:
+                continue
+            if kind == "channel_cap" or named:
+                used += contact_channel == channel
+            else:
+                used += not inbound
         out.append(
             {
                 "policy": policy["code"],
                 "name": policy["name"],
-                "kind": policy["kind"],
-                "channel": policy["channel"] or "all",
+                "kind": kind,
+                "channel": named or ("each outbound channel" if kind == "channel_cap" else "all outbound channels"),
                 "limit": policy["limit"],
                 "period_days": policy["period_days"],
                 "used": used,
@@ -459,7 +474,9 @@ def decide(
             full = [c for c in caps if c["remaining"] <= marketing_made]
             offer.stage = Stage.CAPS
             offer.reason = "; ".join(
-                f"{c['name']}: {c['limit']} offers per {c['period_days']} days, {c['used']} made" for c in full
+                f"{c['name']}: {c['limit']} offers per {c['period_days']} days; {c['used']} made before, "
+                f"{marketing_made} in this decision"
+                for c in full
             )
             continue
         if not offer.spec["transactional"]:
@@ -474,10 +491,17 @@ def decide(
     if upsell_offer is not None:
         upsell = _offer_view(upsell_offer, 0)
         upsell["family"], upsell["tier"] = upsell_offer.spec["family"], upsell_offer.spec["tier"]
-    rules_only = not any(o.ranked and o.ranked.factors["propensity_source"] == PropensitySource.MODEL for o in made)
+    by_rate = [o.spec["product_code"] for o in made if o.ranked.factors["propensity_source"] != PropensitySource.MODEL]  # type: ignore[union-attr]
+    rules_only = bool(made) and len(by_rate) == len(made)
     note = ""
-    if made and rules_only:
-        note = RULES_ONLY_NOTE if may_score else NO_PROFILING_NOTE
+    if made and not may_score:
+        note = NO_PROFILING_NOTE
+    elif by_rate:
+        note = RULES_ONLY_NOTE.format(products=", ".join(by_rate))
+    elif not made and any(o.stage == Stage.CAPS for o in offers):
+        note = "Contact caps reached: " + "; ".join(
+            f"{c['name']} ({c['used']} of {c['limit']} in {c['period_days']} days)" for c in caps if not c["remaining"]
+        )
     made_codes = {o.spec["code"] for o in made}
     result = {
         "engine_version": ENGINE_VERSION,

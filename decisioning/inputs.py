@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count, Q
 
 from customers import choices
@@ -54,6 +54,7 @@ CATALOGUE_RECHECK_SECONDS = 1.0
 # so a product offered twice and taken once does not outrank everything.
 RATE_PRIOR_OFFERS = 20.0
 SERVICE_CAMPAIGN_PREFIX = "service:"
+INBOUND_CALL_CAMPAIGN = "nba:call_centre"  # the campaign code real-time call-centre decisions record
 ACCEPTED = choices.OfferOutcome.ACCEPTED
 CUSTOMER_FIELDS = {
     "customer.kyc_status": "kyc_status",
@@ -285,12 +286,17 @@ def catalogue_view(catalogue: Catalogue, *, channel: str, rates: Mapping[str, fl
         offers.append(spec)
     content = {"offers": offers, "policies": [dict(p) for p in catalogue.policies]}
     sha = hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-    # Content-addressed, committed on its own: a decision that fails later leaves a
-    # harmless row, and a concurrent first writer is simply found.
+    # Content-addressed: a concurrent first writer is simply found.
     CatalogueSnapshot.objects.get_or_create(sha256=sha, defaults={"content": content})
     found = CatalogueView(sha256=sha, offers=offers, policies=content["policies"])
-    with _views_lock:
-        catalogue.views[channel] = (rates, found)
+
+    def remember() -> None:
+        with _views_lock:
+            catalogue.views[channel] = (rates, found)
+
+    # Remembered once the row is committed: should the surrounding transaction roll
+    # back, the row goes with it, and the next decision writes it again.
+    transaction.on_commit(remember)
     return found
 
 
@@ -386,6 +392,8 @@ def _contact_row(
         outcome,
         responded_at.isoformat() if responded_at and responded_at <= now else None,
         campaign.startswith(SERVICE_CAMPAIGN_PREFIX),
+        # Inbound: shown on the bank's own pages, or talking points on a call the customer made.
+        channel == "web" or campaign == INBOUND_CALL_CAMPAIGN,
     ]
 
 

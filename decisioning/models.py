@@ -213,9 +213,8 @@ class BatchRunStatus(models.TextChoices):
 
 
 class BatchDecisionRun(models.Model):
-    """Next-best-action for every customer of an audience on one channel. ``cursor``
-    is the last customer id decided: a chunk writes its decisions and moves the
-    cursor in one transaction, so a killed run resumes with nothing lost or doubled."""
+    """Next-best-action for every customer of an audience on one channel, in chunks
+    (``BatchChunk``) that any number of workers share."""
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     channel = models.CharField(max_length=16, choices=TreatmentChannel.choices)
@@ -224,7 +223,6 @@ class BatchDecisionRun(models.Model):
     context = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=BatchRunStatus.choices, default=BatchRunStatus.PENDING)
     rule_set = models.ForeignKey(RuleSetVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    cursor = models.BigIntegerField(default=0)
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
     offers_made = models.PositiveIntegerField(default=0)
@@ -241,6 +239,30 @@ class BatchDecisionRun(models.Model):
 
     def __str__(self) -> str:
         return f"batch run {self.public_id} on {self.channel} ({self.status})"
+
+
+class BatchChunk(models.Model):
+    """A slice of a batch run's audience (customer ids ``first_customer_id`` to
+    ``last_customer_id``). Workers claim pending chunks with ``SKIP LOCKED`` and
+    write a chunk's decisions and mark it done in one transaction: any number of
+    workers share a run, and a chunk whose worker died is simply claimed again."""
+
+    run = models.ForeignKey(BatchDecisionRun, on_delete=models.CASCADE, related_name="chunks")
+    number = models.PositiveIntegerField()
+    first_customer_id = models.BigIntegerField()
+    last_customer_id = models.BigIntegerField()
+    size = models.PositiveIntegerField()
+    done = models.BooleanField(default=False)
+    offers_made = models.PositiveIntegerField(default=0)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run_id", "number"]
+        constraints = [models.UniqueConstraint(fields=["run", "number"], name="batch_chunk_unique_number")]
+        indexes = [models.Index(fields=["run", "done", "number"], name="batch_chunk_pending")]
+
+    def __str__(self) -> str:
+        return f"chunk {self.number} of run {self.run_id}"
 
 
 class CatalogueSnapshot(models.Model):

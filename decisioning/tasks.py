@@ -11,15 +11,16 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(bind=True, name="decisioning.run_batch")
-def run_batch_task(self: Any, run_id: int, batch_size: int | None = None, max_seconds: float | None = None) -> dict:
-    """Step a batch run for a short while, then re-enqueue itself for the rest.
+def run_batch_task(self: Any, run_id: int, max_seconds: float | None = None) -> dict:
+    """Work on a batch run for a short while, then re-enqueue itself for the rest.
 
-    Each chunk commits with the run's cursor, so a redelivered or duplicated task
-    resumes where the last commit left off and writes nothing twice. In eager
-    mode (no broker) it runs the whole run in one call.
+    Each chunk is claimed, written and marked done in one transaction, so several
+    of these tasks share a run (start as many as there are workers to spare), and
+    a redelivered or duplicated one writes nothing twice. In eager mode (no
+    broker) it runs the whole run in one call.
     """
     from core.task_runs import task_run_progress
-    from decisioning.batch import BATCH_SIZE, BATCH_TASK_SECONDS, batch_run_fail, batch_run_work
+    from decisioning.batch import BATCH_TASK_SECONDS, batch_run_fail, batch_run_work
     from decisioning.models import BatchDecisionRun
 
     if not BatchDecisionRun.objects.filter(pk=run_id).exists():
@@ -32,7 +33,6 @@ def run_batch_task(self: Any, run_id: int, batch_size: int | None = None, max_se
     try:
         more = batch_run_work(
             run_id=run_id,
-            batch_size=batch_size or BATCH_SIZE,
             max_seconds=None if self.request.is_eager else (max_seconds or BATCH_TASK_SECONDS),
             progress=progress,
         )
@@ -42,5 +42,5 @@ def run_batch_task(self: Any, run_id: int, batch_size: int | None = None, max_se
             raise
         raise self.retry(exc=exc, countdown=5 * (self.request.retries + 1)) from exc
     if more:
-        run_batch_task.delay(run_id, batch_size, max_seconds)
+        run_batch_task.delay(run_id, max_seconds)
     return {"ok": True, "run_id": run_id, "more": more}

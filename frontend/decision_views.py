@@ -10,11 +10,20 @@ from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods
 
-from decisioning.decisions import DecisionInputError, UnknownCustomer, decision_make, decision_response
+from decisioning.decisions import (
+    HTML_CHANNELS,
+    DecisionInputError,
+    UnknownCustomer,
+    decision_make,
+    decision_response,
+)
 from decisioning.engine import MAX_RESULTS, Stage
-from decisioning.models import DecisionKind, TreatmentChannel
+from decisioning.models import DecisionKind, RuleSetVersion, TreatmentChannel
+from frontend.rule_text import tree_summary
 from frontend.views import requires
 from modeling.scoring import UnknownCustomerError
 
@@ -55,15 +64,49 @@ class DecisionTryForm(forms.Form):
     max_results = forms.IntegerField(label="Offers", min_value=1, max_value=MAX_RESULTS, initial=3)
 
 
+GATE_LABELS = {
+    "kyc": "KYC",
+    "sanctions": "Sanctions screening",
+    "do_not_contact": "Do not contact",
+    "consent": "Consent",
+    "credit_age": "Minimum age (credit offers)",
+    "credit_risk": "Risk appetite (credit offers)",
+    "vulnerable": "Vulnerable customer (credit offers)",
+    "financial_distress": "Financial distress (credit offers)",
+}
+SOURCE_LABELS = {"model": "model", "historical_acceptance_rate": "historical acceptance rate"}
+
+
+def _rule_texts(rule_set_version: int | None) -> dict[str, str]:
+    """Rule id -> its conditions in words, for the funnel."""
+    version = RuleSetVersion.objects.filter(version=rule_set_version).first() if rule_set_version else None
+    return {rule["id"]: tree_summary(rule["tree"]) for rule in (version.rules if version else [])}
+
+
+def _treatment_html(treatment: dict[str, Any] | None, channel: str) -> Any:
+    if not treatment:
+        return None
+    # Email and web bodies come escaped for HTML already; push and call-centre text does not.
+    escaped = channel in HTML_CHANNELS
+    parts = {}
+    for key in ("subject", "body", "disclosures"):
+        text = treatment[key] if escaped else escape(treatment[key])
+        parts[key] = mark_safe(str(text).replace("\n", "<br>"))  # noqa: S308 (escaped above)
+    return parts
+
+
 def _funnel_rows(body: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per offer of the catalogue: made (with rank) or removed (stage, reason)."""
     made = {o["offer_code"]: o for o in body["offers"]}
+    texts = _rule_texts(body["rule_set_version"])
     rows = []
     for entry in body["funnel"]["offers"]:
         row = dict(entry)
         row["made"] = made.get(entry["offer_code"])
         row["stage_label"] = STAGE_LABELS.get(entry["stage"], "Made")
         row["rules_failed"] = sum(1 for r in entry["rules"] if not r["passed"])
+        row["rules"] = [{**r, "text": texts.get(r["rule_id"], "")} for r in entry["rules"]]
+        row["gates"] = [{**g, "label": GATE_LABELS.get(g["gate"], g["gate"])} for g in entry["gates"]]
         rows.append(row)
     order = {stage: i for i, stage in enumerate(STAGE_ORDER)}
     rows.sort(key=lambda r: (0, r["made"]["rank"]) if r["made"] else (1, order.get(r["stage"], 99), r["offer_code"]))
@@ -71,13 +114,15 @@ def _funnel_rows(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _stage_counts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """How many offers each stage let through, for the funnel bar."""
+    """How many offers are left after each stage, for the funnel bar."""
     left = len(rows)
-    out = [{"label": "In the catalogue", "count": left}]
-    for stage in STAGE_ORDER:
+    out = [{"label": "offers in the catalogue", "count": left}]
+    for stage in STAGE_ORDER[:-1]:
         removed = sum(1 for r in rows if not r["made"] and r["stage"] == stage)
         left -= removed
-        out.append({"label": STAGE_LABELS[stage], "count": left, "removed": removed})
+        out.append({"label": f"after {STAGE_LABELS[stage].lower()}", "count": left, "removed": removed})
+    beyond = sum(1 for r in rows if not r["made"] and r["stage"] == Stage.BEYOND)
+    out.append({"label": "offers made", "count": left - beyond, "removed": beyond, "final": True})
     return out
 
 
@@ -107,6 +152,12 @@ def decision_try(request: HttpRequest) -> HttpResponse:
             form.add_error(None, str(exc))
         else:
             body = decision_response(outcome, debug=True)
+            body["made_at_time"] = outcome.decision.made_at
+            for offer in (*body["offers"], *([body["upsell"]] if body["upsell"] else [])):
+                offer["source_label"] = SOURCE_LABELS.get(offer["factors"]["propensity_source"], "")
+                offer["treatment_html"] = _treatment_html(offer["treatment"], body["channel"])
+            for gate in body["funnel"]["gates"]:
+                gate["label"] = GATE_LABELS.get(gate["gate"], gate["gate"])
     rows = _funnel_rows(body) if body else []
     return render(
         request,

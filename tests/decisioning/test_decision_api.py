@@ -84,6 +84,7 @@ def test_an_unknown_customer_is_a_404_problem(world, mobile_app):
         ({"context": {"weights": {"lambda: 1": 2}}}, "#/context/weights/lambda: 1"),
         ({"context": {"weights": {"issue:grow": 1e300}}}, "#/context/weights/issue:grow"),
         ({"context": {"script": "<x>"}}, "#/context/script"),
+        ({"context": {"weights": {"offer:nope": 2}}}, "#/context/weights/offer:nope"),
         ({"surprise": 1}, "#/surprise"),
     ],
 )

@@ -185,6 +185,18 @@ def test_a_channel_cap_stops_marketing_offers_and_a_service_message_passes(world
     assert third.result["offers"][0]["transactional"] is True
 
 
+def test_global_caps_govern_outbound_marketing_and_say_so_when_reached(world):
+    policy("monthly", "global_cap", limit=2, period_days=30)
+    # the bank's own pages are not outbound: not capped, not counted
+    assert len(make(world, channel="web").result["offers"]) == 3
+    assert len(make(world, channel="web").result["offers"]) == 3
+    assert len(make(world, channel="email").result["offers"]) == 2
+    empty = make(world, channel="push")
+    assert empty.result["offers"] == []
+    assert empty.result["rules_only"] is False
+    assert empty.result["note"] == "Contact caps reached: monthly (2 of 2 in 30 days)"
+
+
 def test_a_product_rests_after_repeated_rejections(world):
     policy("rest", "suppression", limit=3, period_days=90, suppress_days=60)
     product = world.offers["EASY_SAVER"].product

@@ -131,7 +131,7 @@ def test_no_returned_offer_is_blocked_by_a_gate_or_over_a_cap(
             }
         ],
         "contacts": [
-            [(NOW - dt.timedelta(days=d)).isoformat(), ch, f"P{p}", outcome, None, False]
+            [(NOW - dt.timedelta(days=d)).isoformat(), ch, f"P{p}", outcome, None, False, ch == "web"]
             for d, ch, p, outcome in history
         ],
         "features": {},

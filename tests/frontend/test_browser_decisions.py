@@ -63,7 +63,7 @@ def test_a_rule_edited_in_the_builder_changes_the_next_decision(
     row = page.locator("#funnel tr[data-offer=travel_card]")
     assert row.get_attribute("data-stage") == "eligibility"
     assert "Travel cards for customers over 99" in row.inner_text()
-    row.locator("details summary").click()
+    row.locator("details.trace > summary").click()
     assert "✗ eligibility · Travel cards for customers over 99" in row.inner_text()
     assert "Rule set v1" in page.locator("#decision-summary").inner_text()
     page.screenshot(path=Path(output_path) / "decision-after.png", full_page=True)
