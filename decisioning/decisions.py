@@ -11,12 +11,13 @@ locked: contact caps hold however many decisions for one customer run at once.
 from __future__ import annotations
 
 import datetime as dt
-import json
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import connection, transaction
 
@@ -40,6 +41,7 @@ from modeling.propensity import LoadedModel
 from modeling.registry import active_models
 from modeling.scoring import score_values, values_reasons
 
+logger = logging.getLogger(__name__)
 HTML_CHANNELS = frozenset({TreatmentChannel.EMAIL, TreatmentChannel.WEB})
 MAX_CONTEXT_TEXT = 200
 MAX_WEIGHT = 1000.0
@@ -272,8 +274,10 @@ _INSERT_SQL = (
 
 
 def _row(decision: Decision, columns: Sequence[str]) -> list[Any]:
+    # orjson: a decision record is about 10 KB of JSON, written on every request;
+    # its floats round-trip exactly, as the standard library's do.
     return [
-        json.dumps(getattr(decision, name), separators=(",", ":")) if name in _JSON_COLUMNS else getattr(decision, name)
+        orjson.dumps(getattr(decision, name)).decode() if name in _JSON_COLUMNS else getattr(decision, name)
         for name in columns
     ]
 
@@ -320,6 +324,19 @@ def _contacts_record(decision: Decision, result: Mapping[str, Any], inputs: Mapp
     contact_history_record(
         customer_id=decision.customer_id, channel=CONTACT_CHANNEL[decision.channel], offers=made, now=decision.made_at
     )
+
+
+def decisions_warm_up() -> None:
+    """Load what every decision needs (models, catalogue, rule set, rates) ahead of
+    the first request. Never fails: a database not migrated yet only logs."""
+    try:
+        catalogue_current()
+        acceptance_rates()
+        models_current()
+    except Exception:  # the app must start even when the database is not ready
+        logger.warning("decision warm-up skipped", exc_info=True)
+    finally:
+        connection.close()
 
 
 # --- the response ------------------------------------------------------------------------------------------------------

@@ -99,14 +99,16 @@ def test_latency_counts_from_the_scheduled_time_not_from_when_a_connection_was_f
     assert max(result.send_lags) > 0.25
 
 
-@pytest.mark.parametrize(("server", "opened"), [(_Handler, 40), (_KeepAliveHandler, 4)], indirect=["server"])
+@pytest.mark.parametrize(("server", "opened"), [(_Handler, (40, 40)), (_KeepAliveHandler, (1, 4))], indirect=["server"])
 def test_connections_are_reused_when_the_server_keeps_them_open(server, opened):
     port, _ = server
     result = run_open_loop(
         host="127.0.0.1", port=port, rate=200, duration=0.2, make_request=lambda i: Request(path="/"), connections=4
     )
     assert result.ok == 40
-    assert result.connections_opened == opened
+    # with keep-alive, at most one connection per slot of the pool (fewer when the machine is quick)
+    low, high = opened
+    assert low <= result.connections_opened <= high
 
 
 def test_non_2xx_and_connection_failures_are_errors(server):

@@ -50,6 +50,7 @@ class Command(BaseCommand):
             actor = User.objects.filter(username=username).first()
             if actor is None:
                 raise CommandError(f"no user named {username!r}")
+        started = time.perf_counter()
         try:
             run = batch_run_start(
                 channel=channel,
@@ -61,7 +62,6 @@ class Command(BaseCommand):
             )
         except ValidationError as exc:
             raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
-        started = time.perf_counter()
         if processes > 1:
             _work_in_processes(run.pk, processes)
         else:
@@ -71,7 +71,7 @@ class Command(BaseCommand):
         rate = run.done / seconds if seconds else 0.0
         self.stdout.write(
             f"batch run {run.public_id} on {run.channel}: {run.done} customers decided, {run.offers_made} offers "
-            f"proposed in {seconds:.1f} s ({rate:,.0f} customers/s)"
+            f"proposed in {seconds:.1f} s ({rate:,.0f} customers/s, {processes} process{'es' if processes > 1 else ''})"
         )
 
 
