@@ -370,21 +370,21 @@ _OPEN = "(a.closed_on IS NULL OR a.closed_on > %(today)s) AND a.status <> 'close
 _FACTS_SQL = f"""
 SELECT {", ".join("c." + name for name in _CUSTOMER_COLUMNS)},
   (SELECT d.first_name FROM customers_contactdetails d WHERE d.customer_id = c.id AND d.erased_at IS NULL),
-  (SELECT json_agg(json_build_array(x.channel, x.purpose, x.status, x.effective_at)) FROM (
+  (SELECT json_agg(json_build_array(x.channel, x.purpose, x.status, x.effective_at))::text FROM (
      SELECT DISTINCT ON (k.channel, k.purpose) k.channel, k.purpose, k.status, k.effective_at
      FROM customers_consent k WHERE k.customer_id = c.id AND k.effective_at <= %(now)s
      ORDER BY k.channel, k.purpose, k.effective_at DESC) x),
-  (SELECT json_agg(json_build_array(p.code, p.family, p.tier)) FROM (
+  (SELECT json_agg(json_build_array(p.code, p.family, p.tier))::text FROM (
      SELECT a.product_id FROM customers_account a WHERE a.customer_id = c.id AND {_OPEN}
      UNION
      SELECT (SELECT a.product_id FROM customers_account a WHERE a.id = h.account_id AND {_OPEN})
      FROM customers_accountholder h WHERE h.customer_id = c.id) y JOIN customers_product p ON p.id = y.product_id),
-  (SELECT json_agg(s.code) FROM modeling_segmentmembership m
+  (SELECT json_agg(s.code)::text FROM modeling_segmentmembership m
      JOIN modeling_segmentation g ON g.id = m.segmentation_id AND g.is_current
      JOIN modeling_segment s ON s.id = m.segment_id
      WHERE m.customer_id = c.id),
   (SELECT json_agg(json_build_array(h.offered_at, h.channel, p.code, h.outcome, h.responded_at, h.campaign_code)
-                   ORDER BY h.offered_at, h.id)
+                   ORDER BY h.offered_at, h.id)::text
      FROM customers_contacthistory h JOIN customers_product p ON p.id = h.product_id
      WHERE h.customer_id = c.id AND h.offered_at > %(since)s),
   {{features}}

@@ -14,6 +14,7 @@ compute them for the products they return, never for every product.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import threading
@@ -225,6 +226,16 @@ _TIDY = (
 )
 
 
+@functools.lru_cache(maxsize=4096)
+def _phrase_of(name: str) -> tuple[re.Match[str], Callable[..., str]] | None:
+    """The phrasing of a feature, found once per name (decisions explain thousands a second)."""
+    for pattern, phrase in _PHRASES:
+        match = pattern.fullmatch(name)
+        if match:
+            return match, phrase
+    return None
+
+
 def reason_text(name: str, value: Any, *, product_names: Mapping[str, str] | None = None) -> str:
     """One feature and the customer's value of it, as a sentence without a full stop.
 
@@ -236,13 +247,13 @@ def reason_text(name: str, value: Any, *, product_names: Mapping[str, str] | Non
         names = product_names if product_names is not None else product_names_by_key(key)
         return names.get(key) or key.upper()
 
-    for pattern, phrase in _PHRASES:
-        match = pattern.fullmatch(name)
-        if match:
-            try:
-                return phrase(match, value, product)
-            except (TypeError, ValueError):
-                break  # an unexpected value type: fall back to the plain description
+    found = _phrase_of(name)
+    if found is not None:
+        match, phrase = found
+        try:
+            return phrase(match, value, product)
+        except (TypeError, ValueError):
+            pass  # an unexpected value type: fall back to the plain description
     feature = feature_get(name)
     if isinstance(value, bool | np.bool_):
         if not value and name in _FLAG_FALSE:
