@@ -32,10 +32,12 @@ import gc
 import json
 import math
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 DEFAULT_CONNECTIONS = 32
@@ -225,6 +227,29 @@ async def _run(
     return result
 
 
+def _asyncio_run(make: Callable[[], Any]) -> Any:
+    """``asyncio.run``, in a thread of its own when this thread already runs an event
+    loop (Playwright's sync API keeps one in the test process)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make())
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = asyncio.run(make())
+        except BaseException as exc:  # handed back to the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="loadgen")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 def run_open_loop(
     *,
     host: str,
@@ -247,8 +272,8 @@ def run_open_loop(
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return asyncio.run(
-            _run(
+        return _asyncio_run(
+            lambda: _run(
                 host=host,
                 port=port,
                 rate=rate,

@@ -482,15 +482,15 @@ OFFERS: tuple[DemoOffer, ...] = (
             TreatmentChannel.EMAIL: Copy(
                 "{{ customer.first_name }}, give your retirement a boost",
                 "Hello {{ customer.first_name }},\n\n"
-                "A {{ product.name }} with {{ bank.name }} gets {{ offer.value }} you pay in, so each "
-                "contribution is worth more than it costs you.\n\n"
+                "{{ offer.value }}: every contribution you pay into a {{ product.name }} with "
+                "{{ bank.name }} is worth more than it costs you.\n\n"
                 "Start from {cur}25 a month, bring old workplace pensions together in one place, and see your "
                 "projected retirement income in the app.\n\n"
                 "The {{ bank.name }} team",
             ),
             TreatmentChannel.PUSH: Copy(
                 "Your future self says thanks",
-                "{{ customer.first_name }}, a {{ product.name }} gets {{ offer.value }}. Start from {cur}25 a "
+                "{{ offer.value }} with a {{ product.name }}, {{ customer.first_name }}. Start from {cur}25 a "
                 "month. Capital at risk.",
             ),
             TreatmentChannel.WEB: Copy(
