@@ -70,7 +70,7 @@ def catalogue_issues() -> list[BusinessIssue]:
     """Every business issue with its groups, their offers (with product) and the
     offers' treatments, in four queries whatever the catalogue's size."""
     offers = Offer.objects.select_related("product").prefetch_related("treatments").order_by("code")
-    groups = OfferGroup.objects.prefetch_related(Prefetch("offers", queryset=offers)).order_by("code")
+    groups = OfferGroup.objects.prefetch_related(Prefetch("offers", queryset=offers)).order_by("name", "code")
     return list(BusinessIssue.objects.prefetch_related(Prefetch("groups", queryset=groups)).order_by("code"))
 
 
