@@ -145,6 +145,29 @@ def _holds(m: re.Match[str], v: Any, _: Callable[[str], str]) -> str:
 _PHRASES: list[tuple[re.Pattern[str], _Phrase]] = [
     (re.compile(r"views_(\d+)d_(.+)"), _views),
     (
+        re.compile(r"offers_365d_(.+)"),
+        lambda m, v, p: f"Offered the {p(m[1])} {_times(v, 'time', 'times')} in the last year",
+    ),
+    (
+        re.compile(r"accepted_365d_(.+)"),
+        lambda m, v, p: f"Accepted {_times(v, 'offer', 'offers')} of the {p(m[1])} in the last year",
+    ),
+    (
+        re.compile(r"rejected_365d_(.+)"),
+        lambda m, v, p: f"Turned down {_times(v, 'offer', 'offers')} of the {p(m[1])} in the last year",
+    ),
+    (re.compile(r"offers_(\d+)d"), lambda m, v, _: f"Received {_times(v, 'offer', 'offers')} in the last {m[1]} days"),
+    (re.compile(r"offers_accepted_365d"), lambda m, v, _: f"Accepted {_times(v, 'offer', 'offers')} in the last year"),
+    (
+        re.compile(r"offers_rejected_365d"),
+        lambda m, v, _: f"Turned down {_times(v, 'offer', 'offers')} in the last year",
+    ),
+    (re.compile(r"days_since_last_offer"), lambda m, v, _: f"Last offer {_times(v, 'day', 'days')} ago"),
+    (
+        re.compile(r"campaigns_365d"),
+        lambda m, v, _: f"Reached by {_times(v, 'campaign', 'campaigns')} in the last year",
+    ),
+    (
         re.compile(r"product_page_views_(\d+)d"),
         lambda m, v, _: f"Viewed product pages {_times(v, 'time', 'times')} in the last {m[1]} days",
     ),

@@ -126,3 +126,18 @@ def test_reasons_of_a_real_model_explain_with_its_own_features(settings, tmp_pat
         assert "Viewed the Home mortgage page 4 times in the last 7 days" in [r.text for r in reasons]
     finally:
         caches_clear()
+
+
+def test_contact_history_features_read_as_what_happened_to_offers():
+    names = {"loan": "Personal loan"}
+
+    assert reason_text("rejected_365d_loan", 1.0, product_names=names) == (
+        "Turned down 1 offer of the Personal loan in the last year"
+    )
+    assert (
+        reason_text("offers_365d_loan", 3.0, product_names=names)
+        == "Offered the Personal loan 3 times in the last year"
+    )
+    assert reason_text("offers_90d", 2.0) == "Received 2 offers in the last 90 days"
+    assert reason_text("days_since_last_offer", 12.0) == "Last offer 12 days ago"
+    assert reason_text("campaigns_365d", 1.0) == "Reached by 1 campaign in the last year"
