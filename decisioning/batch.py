@@ -42,6 +42,7 @@ from decisioning.inputs import acceptance_rates, catalogue_current, customer_fac
 from decisioning.models import BatchChunk, BatchDecisionRun, BatchRunStatus, Decision, DecisionKind, TreatmentChannel
 from modeling.online import online_features_refresh
 from modeling.reasons import reasons_from_contributions
+from modeling.scoring import model_layouts
 from modeling.segments import segment_current_get, segment_customer_ids
 
 BATCH_SIZE = 500
@@ -132,23 +133,21 @@ def _scores_many(
     """Every customer's scores, and each model's input matrix (for the reasons)."""
     out: list[dict[str, dict[str, Any]]] = [{} for _ in values]
     matrices: dict[str, np.ndarray] = {}
-    layouts: dict[tuple[Any, ...], np.ndarray] = {}
-    for code, model in models.by_code.items():
-        key = (model.features, tuple(sorted((k, tuple(v)) for k, v in model.categories.items())))
-        x = layouts.get(key)
-        if x is None:
-            x = layouts[key] = np.vstack([model.vector(v) for v in values]) if values else np.empty((0, 0))
-        matrices[code] = x
-        if not len(values):
-            continue
-        raw = model.predict_raw(x)
-        calibrated = model.calibrate(raw)
-        for i in range(len(values)):
-            out[i][code] = {
-                "propensity": float(calibrated[i]),
-                "raw": float(raw[i]),
-                "model_version_id": model.model_version_id,
-            }
+    if not values:
+        return out, matrices
+    # One matrix per input layout, shared by the models trained on it (as real time does).
+    for first, group in model_layouts(models.by_id):
+        x = np.vstack([first.vector(v) for v in values])
+        for _product_id, model in group:
+            matrices[model.product_code] = x
+            raw = model.predict_raw(x)
+            calibrated = model.calibrate(raw)
+            for i in range(len(values)):
+                out[i][model.product_code] = {
+                    "propensity": float(calibrated[i]),
+                    "raw": float(raw[i]),
+                    "model_version_id": model.model_version_id,
+                }
     return out, matrices
 
 

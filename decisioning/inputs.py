@@ -70,19 +70,6 @@ def age_on(birth: dt.date, day: dt.date) -> int:
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
-def json_value(value: Any) -> Any:
-    """A feature value as plain JSON (NaN is unknown)."""
-    if value is None:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if hasattr(value, "item"):  # numpy scalars
-        return json_value(value.item())
-    return value
-
-
 # --- the catalogue, cached per process ------------------------------------------------------------------------------
 
 
@@ -593,7 +580,8 @@ def _rule_value(name: str, f: CustomerFacts, today: dt.date, context: Mapping[st
     if name.startswith("context."):
         return context.get(name.removeprefix("context."))
     if name.startswith("feature."):
-        return json_value((f.features or {}).get(name.removeprefix("feature.")))
+        # Stored feature rows are JSON already (modeling.online).
+        return (f.features or {}).get(name.removeprefix("feature."))
     raise KeyError(name)
 
 
@@ -633,8 +621,8 @@ def decision_inputs(
             "risk_rating": c.risk_rating,
             "do_not_contact": c.do_not_contact,
             "vulnerable": c.vulnerable,
-            "days_overdrawn_3m": float(json_value(features.get("days_overdrawn_3m")) or 0.0),
-            "missed_payments_3m": float(json_value(features.get("missed_payments_3m")) or 0.0),
+            "days_overdrawn_3m": float(features.get("days_overdrawn_3m") or 0.0),
+            "missed_payments_3m": float(features.get("missed_payments_3m") or 0.0),
         },
         "consents": consents,
         "may_score": profiling != choices.ConsentStatus.WITHDRAWN,

@@ -194,6 +194,12 @@ def _layouts(models: Mapping[int, LoadedModel]) -> _Layouts:
     return layouts
 
 
+def model_layouts(models: Mapping[int, LoadedModel]) -> _Layouts:
+    """Models grouped by input layout: (a model of the group, [(product id, model)...]).
+    For callers that build one matrix per layout themselves (batch decisions)."""
+    return _layouts(models)
+
+
 # --- batch -------------------------------------------------------------------------------------------------------
 
 
