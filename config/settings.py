@@ -158,6 +158,45 @@ WHITENOISE_AUTOREFRESH = DEBUG or TESTING
 MODEL_DIR = Path(env_str("MODEL_DIR", str(VAR_DIR / "models")))
 IMPORT_DIR = Path(env_str("IMPORT_DIR", str(VAR_DIR / "imports")))
 
+# --- Email -------------------------------------------------------------------
+# Offers go out through Django's email backend: SMTP when EMAIL_HOST is set, else
+# (embedded mode) one .log file per message under var/mail, so a fresh clone sends
+# nothing anywhere.
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_BACKEND = env_str("EMAIL_BACKEND") or (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.filebased.EmailBackend"
+)
+EMAIL_FILE_PATH = Path(env_str("EMAIL_FILE_PATH") or str(VAR_DIR / "mail"))
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL are exclusive: set one of them (or neither)")
+# Seconds before an unresponsive SMTP server counts as unavailable (the delivery is retried).
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL") or "offers@localhost"
+# The address customers reach the site at: unsubscribe links in emails start with it.
+SITE_URL = (env_str("SITE_URL") or "http://localhost:8000").rstrip("/")
+if not re.fullmatch(r"https?://[^/\s]+", SITE_URL):
+    raise ImproperlyConfigured(f"SITE_URL must be http(s)://host[:port] with no path, got {SITE_URL!r}")
+
+# --- Delivery ----------------------------------------------------------------
+# A transient channel failure is retried after about DELIVERY_RETRY_SECONDS, doubling
+# each time (with jitter, at most an hour); after DELIVERY_MAX_ATTEMPTS attempts the
+# message is a dead letter. A claim older than DELIVERY_CLAIM_TIMEOUT seconds belongs
+# to a worker that died: the sweeper hands the row to another.
+DELIVERY_RETRY_SECONDS = env_int("DELIVERY_RETRY_SECONDS", 30)
+DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 6)
+DELIVERY_CLAIM_TIMEOUT = env_int("DELIVERY_CLAIM_TIMEOUT", 300)
+# Tasks started per campaign run and channel: they share its chunks (one per spare worker).
+CAMPAIGN_RUN_PARALLEL = env_int("CAMPAIGN_RUN_PARALLEL", 2)
+if DELIVERY_MAX_ATTEMPTS < 1 or DELIVERY_RETRY_SECONDS < 1 or DELIVERY_CLAIM_TIMEOUT < 5:
+    raise ImproperlyConfigured(
+        "DELIVERY_MAX_ATTEMPTS and DELIVERY_RETRY_SECONDS must be at least 1, DELIVERY_CLAIM_TIMEOUT at least 5"
+    )
+
 # --- Modeling ----------------------------------------------------------------
 # One seed for everything random in training and segmentation, so a retrain on the
 # same data gives the same models and scores.
@@ -225,6 +264,8 @@ SPECTACULAR_SETTINGS = {
         "ConsentPurposeEnum": "customers.choices.ConsentPurpose",
         "ConsentStatusEnum": "customers.choices.ConsentStatus",
         "EventTypeEnum": "customers.choices.EventType",
+        "TreatmentChannelEnum": "decisioning.models.TreatmentChannel",
+        "ResponseKindEnum": "campaigns.models.ResponseKind",
     },
 }
 EVENT_BATCH_MAX_ITEMS = env_int("EVENT_BATCH_MAX_ITEMS", 1000)
@@ -233,7 +274,8 @@ EVENT_BATCH_MAX_ITEMS = env_int("EVENT_BATCH_MAX_ITEMS", 1000)
 # modeling.refresh_online_features keeps the real-time feature rows of the customers
 # concerned current: leave it in unless decisions may read features a day old.
 EVENT_FOLLOW_UP_TASKS = env_list(
-    "EVENT_FOLLOW_UP_TASKS", ["customers.events_received", "modeling.refresh_online_features"]
+    "EVENT_FOLLOW_UP_TASKS",
+    ["customers.events_received", "modeling.refresh_online_features", "campaigns.evaluate_triggers"],
 )
 
 # --- Celery ----------------------------------------------------------------
@@ -283,6 +325,18 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "modeling.scoring_runs_resume",
         "schedule": env_int("SCORING_RESUME_SWEEP_SECONDS", 300),
         "options": {"expires": 290},
+    },
+    # Deliveries: reclaim rows of dead workers, wake a sender for retries now due, close runs.
+    "deliveries-sweep": {
+        "task": "campaigns.sweep_deliveries",
+        "schedule": env_int("DELIVERY_SWEEP_SECONDS", 30),
+        "options": {"expires": 25},
+    },
+    # Campaigns whose next run is due (recurring ones, and one-offs set to start later).
+    "campaigns-run-due": {
+        "task": "campaigns.run_due_campaigns",
+        "schedule": env_int("CAMPAIGN_SCHEDULE_SECONDS", 60),
+        "options": {"expires": 55},
     },
     # Retraining skips itself when the training data's fingerprint is unchanged.
     "models-retrain": {

@@ -21,6 +21,9 @@ CAPABILITIES: dict[str, frozenset[str]] = {
             "manage_models",
             "manage_offers",
             "view_offers",
+            "manage_campaigns",
+            "view_campaigns",
+            "record_outcomes",
         }
     ),
     Role.COMPLIANCE: frozenset(
@@ -33,6 +36,7 @@ CAPABILITIES: dict[str, frozenset[str]] = {
             "approve",
             "view_models",
             "view_offers",
+            "view_campaigns",
         }
     ),
     Role.NONE: frozenset(),

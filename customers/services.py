@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
@@ -18,6 +19,7 @@ from django.db import connection, transaction
 from core.models import User
 from core.services import audit_record
 from customers import choices
+from customers.lock_objects import customer_contact_exclusive
 from customers.models import Consent, ContactDetails, ContactHistory, Customer
 
 # Personal fields of ContactDetails. The audit trail says which of them changed
@@ -72,6 +74,8 @@ def consent_record(
         .first()
     )
     before_state = _consent_state(before)
+    # A message past its consent check leaves before this commits; none leaves after.
+    customer_contact_exclusive([customer.pk])
     consent = Consent.objects.filter(
         customer=customer, channel=channel, purpose=purpose, effective_at=effective_at
     ).first() or Consent(customer=customer, channel=channel, purpose=purpose, effective_at=effective_at)
@@ -87,6 +91,52 @@ def consent_record(
         object_id=customer.external_id,
         before=before_state,
         after=_consent_state(consent),
+        now=now,
+    )
+    return consent
+
+
+@transaction.atomic
+def consent_withdraw_by_customer(
+    *, customer: Customer, channel: str, purpose: str, source: str, now: datetime
+) -> Consent:
+    """Record a withdrawal the customer made themselves (an unsubscribe link), from ``now``.
+
+    No staff member acted, so the audit event has no actor and says it was the
+    customer. Withdrawing what is already withdrawn changes nothing and returns
+    the consent in force, so a link clicked twice (or a mail client's automatic
+    one-click POST, then the customer's own) leaves one row.
+
+    Raises ``django.core.exceptions.ValidationError`` for a value outside the choices.
+    """
+    # The customer's row is locked so two clicks at once cannot both find consent in force.
+    Customer.objects.select_for_update().filter(pk=customer.pk).first()
+    current = (
+        Consent.objects.filter(customer=customer, channel=channel, purpose=purpose, effective_at__lte=now)
+        .order_by("-effective_at", "-id")
+        .first()
+    )
+    if current is not None and current.status == choices.ConsentStatus.WITHDRAWN:
+        return current
+    consent = Consent(
+        customer=customer,
+        channel=channel,
+        purpose=purpose,
+        status=choices.ConsentStatus.WITHDRAWN,
+        effective_at=now,
+        source=source[:64],
+        received_at=now,
+    )
+    consent.full_clean(validate_unique=False, validate_constraints=False)
+    consent.save()
+    audit_record(
+        actor=None,
+        action="consent.withdraw_by_customer",
+        object_type="customer",
+        object_id=customer.external_id,
+        before=_consent_state(current),
+        after=_consent_state(consent),
+        note=f"by the customer ({source[:64]})",
         now=now,
     )
     return consent
@@ -243,3 +293,81 @@ def contact_history_record(*, customer_id: int, channel: str, offers: Sequence[O
     ]
     ContactHistory.objects.bulk_create(rows)
     return len(rows)
+
+
+@dataclass(frozen=True)
+class ContactMade:
+    """An offer made to one customer on one channel (a campaign queues many at once)."""
+
+    customer_id: int
+    channel: str
+    offer: OfferMade
+
+
+def contact_history_record_many(*, contacts: Sequence[ContactMade], now: datetime) -> int:
+    """``contact_history_record`` for many customers in one statement, for a
+    campaign's chunk of queued messages; the same rules apply."""
+    for contact in contacts:
+        if contact.channel not in choices.OfferChannel.values:
+            raise ValueError(f"unknown contact channel {contact.channel!r}")
+    rows = [
+        ContactHistory(
+            external_id=c.offer.external_id,
+            customer_id=c.customer_id,
+            product_id=c.offer.product_id,
+            campaign_code=c.offer.campaign_code,
+            channel=c.channel,
+            offered_at=now,
+            outcome=choices.OfferOutcome.PENDING,
+            source="decision",
+            received_at=now,
+        )
+        for c in contacts
+    ]
+    ContactHistory.objects.bulk_create(rows, batch_size=1000)
+    return len(rows)
+
+
+def contact_history_withdraw(*, external_ids: Sequence[str]) -> int:
+    """Remove offers that were queued but never made (blocked at send time, dead,
+    or cancelled): they must not count toward caps, nor teach a model that the
+    customer ignored them."""
+    if not external_ids:
+        return 0
+    deleted, _ = ContactHistory.objects.filter(
+        external_id__in=list(external_ids), source="decision", outcome=choices.OfferOutcome.PENDING
+    ).delete()
+    return deleted
+
+
+# How strong an outcome is: a report only ever moves a contact-history row up this
+# scale, so a late impression cannot hide an accept, and models learn the best
+# the customer did. The final answers outrank engagement; an accept outranks a refusal
+# (a customer who said no and later yes took the product).
+OUTCOME_STRENGTH = {
+    choices.OfferOutcome.PENDING: 0,
+    choices.OfferOutcome.NO_RESPONSE: 0,
+    choices.OfferOutcome.IMPRESSION: 1,
+    choices.OfferOutcome.CLICK: 2,
+    choices.OfferOutcome.DISMISSED: 3,
+    choices.OfferOutcome.REJECTED: 3,
+    choices.OfferOutcome.ACCEPTED: 4,
+}
+
+
+def contact_history_respond(
+    *, external_id: str, outcome: str, responded_at: datetime, revenue: Decimal | None = None
+) -> int:
+    """Record a customer's response on the contact-history row ``external_id``
+    (an offer Crossell made), if it is stronger than what the row holds.
+
+    One conditional UPDATE, so two reports racing leave the stronger one. Returns
+    the rows changed (0: unknown row, or a weaker or equal outcome already there).
+    """
+    if outcome not in OUTCOME_STRENGTH:
+        raise ValueError(f"unknown outcome {outcome!r}")
+    weaker = [name for name, strength in OUTCOME_STRENGTH.items() if strength < OUTCOME_STRENGTH[outcome]]
+    changes: dict[str, Any] = {"outcome": outcome, "responded_at": responded_at}
+    if revenue is not None:
+        changes["revenue"] = revenue
+    return ContactHistory.objects.filter(external_id=external_id, outcome__in=weaker).update(**changes)

@@ -32,13 +32,21 @@ from customers.models import Customer
 from decisioning.decisions import (
     DecisionInputError,
     _Models,
+    _weights_check,
     context_validate,
     decision_funnel,
     decisions_insert_many,
     models_current,
 )
 from decisioning.engine import ENGINE_VERSION, MAX_RESULTS, decide, needs_model_reasons, reasons_attach
-from decisioning.inputs import acceptance_rates, catalogue_current, customer_facts, decision_inputs, inputs_stored
+from decisioning.inputs import (
+    CustomerFacts,
+    acceptance_rates,
+    catalogue_current,
+    customer_facts,
+    decision_inputs,
+    inputs_stored,
+)
 from decisioning.models import BatchChunk, BatchDecisionRun, BatchRunStatus, Decision, DecisionKind, TreatmentChannel
 from modeling.online import online_features_refresh
 from modeling.reasons import reasons_from_contributions
@@ -88,6 +96,7 @@ def batch_run_start(
         errors["max_results"] = f"a whole number from 1 to {MAX_RESULTS}"
     try:
         context = context_validate(dict(context or {}))
+        _weights_check(context, catalogue_current())
     except DecisionInputError as exc:
         errors["context"] = str(exc)
     if errors:
@@ -151,7 +160,9 @@ def _scores_many(
     return out, matrices
 
 
-def _decide_chunk(run: BatchDecisionRun, ids: Sequence[int]) -> list[Decision]:
+def _decide_chunk(
+    run: BatchDecisionRun, ids: Sequence[int], audience_filter: AudienceFilter | None = None
+) -> list[Decision]:
     now = run.now
     catalogue = catalogue_current()
     rates = acceptance_rates()
@@ -164,6 +175,10 @@ def _decide_chunk(run: BatchDecisionRun, ids: Sequence[int]) -> list[Decision]:
         refreshed = customer_facts([facts[pk].customer for pk in missing], now=now, lookback_days=0, with_features=True)
         for pk in missing:
             facts[pk].features = refreshed[pk].features or {}
+    if audience_filter is not None:
+        keep = audience_filter(run, facts)
+        customers = [c for c in customers if c.pk in keep]
+        facts = {pk: f for pk, f in facts.items() if pk in keep}
     order = [c.pk for c in customers]
     inputs = [
         decision_inputs(
@@ -235,9 +250,21 @@ def _chunk_claim(run_id: int) -> BatchChunk | None:
     return pending.first()
 
 
-def batch_run_step(*, run_id: int) -> bool:
+ChunkWriter = Callable[[BatchDecisionRun, Sequence[Decision]], int]
+# Which of a chunk's customers to decide for, from their facts (a campaign's audience rule).
+AudienceFilter = Callable[[BatchDecisionRun, Mapping[int, CustomerFacts]], set[int]]
+
+
+def batch_run_step(
+    *, run_id: int, after_write: ChunkWriter | None = None, audience_filter: AudienceFilter | None = None
+) -> bool:
     """Claim a chunk, decide it, write its decisions and mark it done in one
-    transaction; whether a chunk was done (False: none left to claim)."""
+    transaction; whether a chunk was done (False: none left to claim).
+
+    ``after_write(run, decisions)`` runs inside that transaction once the chunk's
+    decisions are stored: a campaign queues its deliveries there, so an offer is
+    never queued without its decision nor decided without being queued. It returns
+    how many offers it kept (the run's ``offers_made``)."""
     run = BatchDecisionRun.objects.get(pk=run_id)
     if run.status in (BatchRunStatus.DONE, BatchRunStatus.FAILED):
         return False
@@ -249,9 +276,11 @@ def batch_run_step(*, run_id: int) -> bool:
         chunk = _chunk_claim(run_id)
         if chunk is not None:
             ids = _audience_between(run.audience, chunk.first_customer_id, chunk.last_customer_id)
-            decisions = _decide_chunk(run, ids) if ids else []
+            decisions = _decide_chunk(run, ids, audience_filter) if ids else []
             decisions_insert_many(decisions)
             offers = sum(len(d.offers) for d in decisions)
+            if after_write is not None:
+                offers = after_write(run, decisions)
             now = timezone.now()
             BatchChunk.objects.filter(pk=chunk.pk).update(done=True, offers_made=offers, finished_at=now)
             BatchDecisionRun.objects.filter(pk=run_id).update(
@@ -276,12 +305,14 @@ def batch_run_work(
     run_id: int,
     max_seconds: float | None = BATCH_TASK_SECONDS,
     progress: Callable[[int, int], None] | None = None,
+    after_write: ChunkWriter | None = None,
+    audience_filter: AudienceFilter | None = None,
 ) -> bool:
     """Chunks until none is left to claim or ``max_seconds`` have passed; whether
     more may remain (chunks still pending, or held by other workers)."""
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
     while True:
-        more = batch_run_step(run_id=run_id)
+        more = batch_run_step(run_id=run_id, after_write=after_write, audience_filter=audience_filter)
         if progress is not None:
             done, total = BatchDecisionRun.objects.filter(pk=run_id).values_list("done", "total").first() or (0, 0)
             progress(done, total)

@@ -59,15 +59,20 @@ class UnknownCustomer(LookupError):
     pass
 
 
+# page and reason say where the customer is; weights tilt arbitration; a campaign's
+# decisions name the campaign and keep to its offers.
+CONTEXT_KEYS = ("page", "reason", "weights", "offers", "campaign")
+
+
 def context_validate(context: Any) -> dict[str, Any]:
     """The request context: page and reason as short text, weights as positive
     numbers on ``issue:``, ``group:`` or ``offer:`` codes."""
     errors: list[tuple[str, str]] = []
     if not isinstance(context, dict):
         raise DecisionInputError([("#/context", "an object with page, reason and weights")])
-    unknown = sorted(set(context) - {"page", "reason", "weights"})
+    unknown = sorted(set(context) - set(CONTEXT_KEYS))
     for key in unknown:
-        errors.append((f"#/context/{key}", "unknown key: the context has page, reason and weights"))
+        errors.append((f"#/context/{key}", "unknown key: the context has " + ", ".join(CONTEXT_KEYS)))
     for key in ("page", "reason"):
         value = context.get(key)
         if value is not None and (not isinstance(value, str) or len(value) > MAX_CONTEXT_TEXT):
@@ -84,13 +89,28 @@ def context_validate(context: Any) -> dict[str, Any]:
                     errors.append((where, "keys are issue:<code>, group:<code> or offer:<code>"))
                 elif not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= MAX_WEIGHT:
                     errors.append((where, f"a number from 0 to {MAX_WEIGHT:g}"))
+    offers = context.get("offers")
+    if offers is not None and (
+        not isinstance(offers, list)
+        or not 1 <= len(offers) <= 100
+        or not all(isinstance(code, str) and 0 < len(code) <= 40 for code in offers)
+    ):
+        errors.append(("#/context/offers", "a list of 1 to 100 offer codes"))
+    campaign = context.get("campaign")
+    if campaign is not None and (not isinstance(campaign, str) or not 0 < len(campaign) <= 40):
+        errors.append(("#/context/campaign", "a campaign code of at most 40 characters"))
     if errors:
         raise DecisionInputError(errors)
-    return {k: context[k] for k in ("page", "reason", "weights") if context.get(k) is not None}
+    return {k: context[k] for k in CONTEXT_KEYS if context.get(k) is not None}
 
 
 def _weights_check(context: Mapping[str, Any], catalogue: Catalogue) -> None:
     """A weight on a code the catalogue does not have is a sender's mistake: say so."""
+    if context.get("offers"):
+        codes = {o["code"] for o in catalogue.offers}
+        missing = [code for code in context["offers"] if code not in codes]
+        if missing:
+            raise DecisionInputError([("#/context/offers", f"no offer with code {missing[0]!r}")])
     if not context.get("weights"):
         return
     known = {f"offer:{o['code']}" for o in catalogue.offers}
@@ -315,7 +335,11 @@ def _contacts_record(decision: Decision, result: Mapping[str, Any], inputs: Mapp
     made = []
     for view in result["offers"]:
         spec = products[view["offer_code"]]
-        campaign = f"{SERVICE_CAMPAIGN_PREFIX}{spec['issue']}" if spec["transactional"] else f"nba:{decision.channel}"
+        campaign = (
+            f"{SERVICE_CAMPAIGN_PREFIX}{spec['issue']}"
+            if spec["transactional"]
+            else inputs["context"].get("campaign") or f"nba:{decision.channel}"
+        )
         made.append(
             OfferMade(
                 external_id=f"nba-{decision.public_id.hex}-{view['rank']}",

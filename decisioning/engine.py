@@ -107,9 +107,13 @@ def _gate_input(
     )
 
 
-def _catalogue_check(offer: Mapping[str, Any], today: dt.date, channel: str) -> str:
+def _catalogue_check(
+    offer: Mapping[str, Any], today: dt.date, channel: str, only: frozenset[str] | None = None
+) -> str:
     if not offer["active"]:
         return "the offer is switched off"
+    if only is not None and offer["code"] not in only:
+        return "not among the offers of this campaign"
     starts, ends = _date(offer["starts_on"]), _date(offer["ends_on"])
     if starts and today < starts:
         return f"the offer starts on {starts.isoformat()}"
@@ -397,10 +401,12 @@ def decide(
     negatives = _negative_times(inputs["contacts"])
     suppressions = [p for p in inputs["policies"] if p["kind"] == "suppression"]
 
+    # A campaign decides among its own offers only (the context names them).
+    only = frozenset(inputs["context"]["offers"]) if inputs["context"].get("offers") else None
     survivors: list[_Offer] = []
     for offer in offers:
         spec = offer.spec
-        why = _catalogue_check(spec, today, channel)
+        why = _catalogue_check(spec, today, channel, only)
         if why:
             offer.stage, offer.reason = Stage.CATALOGUE, why
             continue

@@ -637,3 +637,12 @@ def decision_inputs(
         # Stored rows are JSON already (modeling.online); only the models' inputs are kept.
         "features": {name: features.get(name) for name in model_features},
     }
+
+
+def rule_values(
+    facts: CustomerFacts, fields: Iterable[str], *, now: dt.datetime, channel: str, context: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The values of ``fields`` for a customer, as rules read them (a campaign's
+    audience rule uses the fields the published rule set may not)."""
+    today = bank_today(now)
+    return {name: _rule_value(name, facts, today, context, channel) for name in sorted(fields)}

@@ -203,6 +203,7 @@ class DecisionKind(models.TextChoices):
     REALTIME = "realtime", "Real time"  # a channel asked; the offers returned count as made
     BATCH = "batch", "Batch"  # proposed by a batch run, made when a campaign delivers them
     SIMULATION = "simulation", "Simulation"  # a person trying a decision: nothing is contacted
+    HELD_OUT = "held_out", "Held out"  # a campaign's control group: decided, never sent, for measuring lift
 
 
 class BatchRunStatus(models.TextChoices):

@@ -30,6 +30,7 @@ from core.idempotency import request_hash
 from core.models import User
 from core.services import audit_record
 from customers import choices
+from customers.lock_objects import customer_contact_exclusive
 from customers.models import (
     Account,
     AccountHolder,
@@ -395,6 +396,8 @@ def _consents_upsert(events: list[EventIn], refs: _References, source: str, now:
         for e in events
     ]
     if rows:
+        # Senders re-check consent under this lock: nothing is sent after a withdrawal commits.
+        customer_contact_exclusive(r.customer.pk for r in rows)
         Consent.objects.bulk_create(
             _last_by_key(rows, lambda r: (r.customer.pk, r.channel, r.purpose, r.effective_at)),
             update_conflicts=True,
