@@ -186,7 +186,8 @@ def run_chunk_writer(run: CampaignRun) -> ChunkWriter:
     is recorded and left alone, the rest is queued, within the volume limit."""
 
     def write(batch_run: BatchDecisionRun, decisions: Sequence[Decision]) -> int:
-        now = timezone.now()
+        # The run's clock: its messages are due from the moment it decided them.
+        now = batch_run.now
         campaign = Campaign.objects.get(pk=run.campaign_id)
         split = members_assign(campaign=campaign, customer_ids=[d.customer_id for d in decisions], now=now)
         treated = [d for d in decisions if not split.get(d.customer_id)]

@@ -109,3 +109,17 @@ def run_due_campaigns_task() -> dict:
     from campaigns.services import campaigns_run_due
 
     return {"started": campaigns_run_due(now=timezone.now())}
+
+
+@shared_task(name="campaigns.attribute_conversions", ignore_result=True)
+def attribute_conversions_task(since: str | None = None) -> dict:
+    """Periodic: match newly opened accounts to the offers that preceded them. Safe
+    to overlap or repeat: a conversion is unique per decision and offer."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from campaigns.outcomes import conversions_attribute
+
+    start = dt.datetime.fromisoformat(since) if since else None
+    return {"new": conversions_attribute(now=timezone.now(), since=start)}
