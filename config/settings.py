@@ -275,7 +275,7 @@ EVENT_BATCH_MAX_ITEMS = env_int("EVENT_BATCH_MAX_ITEMS", 1000)
 # concerned current: leave it in unless decisions may read features a day old.
 EVENT_FOLLOW_UP_TASKS = env_list(
     "EVENT_FOLLOW_UP_TASKS",
-    ["customers.events_received", "modeling.refresh_online_features", "campaigns.evaluate_triggers"],
+    ["customers.events_received", "campaigns.evaluate_triggers", "modeling.refresh_online_features"],
 )
 
 # --- Celery ----------------------------------------------------------------
@@ -337,6 +337,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "campaigns.run_due_campaigns",
         "schedule": env_int("CAMPAIGN_SCHEDULE_SECONDS", 60),
         "options": {"expires": 55},
+    },
+    # Accounts opened after an offer of their product become conversions (idempotent).
+    "conversions-attribute": {
+        "task": "campaigns.attribute_conversions",
+        "schedule": env_int("CONVERSION_ATTRIBUTION_SECONDS", 3600),
+        "options": {"expires": env_int("CONVERSION_ATTRIBUTION_SECONDS", 3600) - 60},
     },
     # Retraining skips itself when the training data's fingerprint is unchanged.
     "models-retrain": {

@@ -23,18 +23,25 @@ CONTACT_LOCK_SPACE = 72_011
 
 
 @contextmanager
-def customer_contact_shared(customer_id: int) -> Iterator[None]:
-    """Hold the customer's contact lock in shared mode (senders), outside any transaction."""
-    if connection.vendor != "postgresql":
+def customer_contact_shared(customer_ids: Iterable[int]) -> Iterator[None]:
+    """Hold the customers' contact locks in shared mode (senders), outside any
+    transaction: one statement to take them, one to give them back."""
+    ids = sorted(set(customer_ids))
+    if connection.vendor != "postgresql" or not ids:
         yield
         return
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock_shared(%s, %s)", [CONTACT_LOCK_SPACE, customer_id])
+        cursor.execute(
+            "SELECT count(pg_advisory_lock_shared(%s, id)) FROM unnest(%s::int[]) AS id", [CONTACT_LOCK_SPACE, ids]
+        )
     try:
         yield
     finally:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock_shared(%s, %s)", [CONTACT_LOCK_SPACE, customer_id])
+            cursor.execute(
+                "SELECT count(pg_advisory_unlock_shared(%s, id)) FROM unnest(%s::int[]) AS id",
+                [CONTACT_LOCK_SPACE, ids],
+            )
 
 
 def customer_contact_exclusive(customer_ids: Iterable[int]) -> None:

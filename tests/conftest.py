@@ -74,6 +74,14 @@ def _fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_treatment_cache():
+    """Senders cache treatments for a few seconds; each test starts without."""
+    from campaigns.channels.render import treatments_forget
+
+    treatments_forget()
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``worker`` need a real Celery worker: ``.ci/run`` starts one on
     Redis against the test database and sets CROSSELL_TEST_WORKER. Run without it,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -105,12 +106,34 @@ def offer_view_of(decision: Decision, offer_code: str, rank: int | None = None) 
     return views[0] if views else None
 
 
+# Treatments read by the senders, for a few seconds: a campaign sends thousands of
+# messages of a handful of treatments, and an edit reaches the next message soon after.
+TREATMENT_CACHE_SECONDS = 5.0
+_treatments: dict[tuple[str, str], tuple[float, Treatment]] = {}
+
+
 def treatment_of(*, offer_code: str, channel: str) -> Treatment:
-    """The offer's treatment on the channel, with the offer and product, in one query.
+    """The offer's treatment on the channel, with the offer and product (cached for
+    ``TREATMENT_CACHE_SECONDS``).
 
     An offer has one treatment per channel, so the one the decision chose (its
     ``treatment_id``) is this row, edited since or not; if it was deleted and
     written anew, the new one is the offer's current text."""
+    key = (offer_code, channel)
+    cached = _treatments.get(key)
+    if cached is not None and time.monotonic() - cached[0] < TREATMENT_CACHE_SECONDS:
+        return cached[1]
+    treatment = _treatment_read(offer_code=offer_code, channel=channel)
+    _treatments[key] = (time.monotonic(), treatment)
+    return treatment
+
+
+def treatments_forget() -> None:
+    """Drop cached treatments (tests, and a process that just edited one)."""
+    _treatments.clear()
+
+
+def _treatment_read(*, offer_code: str, channel: str) -> Treatment:
     found = list(
         Treatment.objects.filter(offer__code=offer_code, channel=channel)
         .select_related("offer__product")
