@@ -364,7 +364,8 @@ def _send_facts(deliveries: Sequence[Delivery], now: dt.datetime) -> _SendFacts:
         consents=consents,
         sent=sent,
         stopped_campaigns=set(
-            Campaign.objects.filter(pk__in=campaigns).exclude(status=CampaignStatus.ACTIVE).values_list("pk", flat=True)
+            # Only a stop cancels: a completed one-off campaign's retried dead letter still goes.
+            Campaign.objects.filter(pk__in=campaigns, status=CampaignStatus.STOPPED).values_list("pk", flat=True)
         ),
     )
 

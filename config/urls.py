@@ -8,6 +8,8 @@ api_v1 = [
     path("", include("customers.urls")),
     path("", include("core.urls")),
     path("", include("decisioning.urls")),
+    path("", include("campaigns.urls")),
+    path("", include("campaigns.outcome_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),

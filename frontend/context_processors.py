@@ -112,6 +112,30 @@ NAV: tuple[_Page, ...] = (
         ("decision-try",),
         "Decide for one customer on one channel as a simulation, and see every gate, rule and cap it went through.",
     ),
+    _Page(
+        "Campaigns",
+        "frontend:campaign-list",
+        "view_campaigns",
+        ("campaign-list", "campaign-create", "campaign-detail", "campaign-edit", "dead-letters"),
+        "Offers to an audience on chosen channels, once, on a schedule or on events, with a control group; "
+        "launch them and follow their runs.",
+    ),
+    _Page(
+        "Call centre",
+        "frontend:call-centre",
+        "view_customers",
+        ("call-centre", "call-centre-decision"),
+        "The agent's desktop: find the caller, see the best offers with talking points and disclosures, record "
+        "accept, reject or call back.",
+    ),
+    _Page(
+        "Performance",
+        "frontend:performance",
+        "view_campaigns",
+        ("performance",),
+        "What offers earn by offer, channel, segment, campaign and model: the funnel from sent to converted, "
+        "and each campaign's lift over its control group.",
+    ),
     _Page("Audit trail", "frontend:audit-list", "view_audit", ("audit-list",), "Who changed what, and when."),
 )
 

@@ -1,10 +1,19 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import path, register_converter
 
+from frontend import (
+    call_centre_views,
+    campaign_views,
+    channel_views,
+    decision_views,
+    performance_views,
+    trigger_views,
+    views,
+)
 from frontend import catalogue_views as offers
-from frontend import decision_views, views
 
 app_name = "frontend"
+register_converter(campaign_views.CampaignCodeConverter, "campaign")
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -51,4 +60,36 @@ urlpatterns = [
     path("contact-policies/<slug:code>/edit/", offers.contact_policy_edit, name="contact-policy-edit"),
     path("contact-policies/<slug:code>/active/", offers.contact_policy_active, name="contact-policy-active"),
     path("decisions/try/", decision_views.decision_try, name="decision-try"),
+    # Campaigns (a campaign code never matches new, triggers or dead-letters: those are pages)
+    # Event triggers of triggered campaigns
+    path("campaigns/triggers/", trigger_views.trigger_list, name="trigger-list"),
+    path("campaigns/triggers/new/", trigger_views.trigger_create_view, name="trigger-create"),
+    path("campaigns/triggers/validate/", trigger_views.trigger_validate_form, name="trigger-validate"),
+    path("campaigns/triggers/<slug:code>/", trigger_views.trigger_edit_view, name="trigger-edit"),
+    path("campaigns/triggers/<slug:code>/active/", trigger_views.trigger_active_view, name="trigger-active"),
+    path("campaigns/", campaign_views.campaign_list, name="campaign-list"),
+    path("campaigns/new/", campaign_views.campaign_create, name="campaign-create"),
+    path("campaigns/dead-letters/", campaign_views.dead_letters, name="dead-letters"),
+    path("campaigns/dead-letters/retry/", campaign_views.dead_letters_retry_shown, name="dead-letters-retry"),
+    path("campaigns/dead-letters/<int:pk>/retry/", campaign_views.dead_letter_retry, name="dead-letter-retry"),
+    path("campaigns/<campaign:code>/", campaign_views.campaign_detail, name="campaign-detail"),
+    path("campaigns/<campaign:code>/edit/", campaign_views.campaign_edit, name="campaign-edit"),
+    path("campaigns/<campaign:code>/runs/", campaign_views.campaign_runs_json, name="campaign-runs"),
+    path("campaigns/<campaign:code>/launch/", campaign_views.campaign_launch, name="campaign-launch"),
+    path("campaigns/<campaign:code>/stop/", campaign_views.campaign_stop, name="campaign-stop"),
+    # Delivery channels: the call-centre desktop, push gateway, unsubscribe links, web content example
+    path("call-centre/", call_centre_views.call_centre, name="call-centre"),
+    path(
+        "call-centre/decisions/<uuid:decision_id>/", call_centre_views.call_centre_decision, name="call-centre-decision"
+    ),
+    path(
+        "call-centre/decisions/<uuid:decision_id>/offers/<slug:offer_code>/",
+        call_centre_views.call_centre_answer,
+        name="call-centre-answer",
+    ),
+    path("settings/push-gateway/", channel_views.push_gateway_settings, name="push-gateway"),
+    path("unsubscribe/<str:token>/", channel_views.unsubscribe, name="unsubscribe"),
+    path("examples/web-content/", channel_views.web_content_example, name="web-content-example"),
+    path("performance/", performance_views.performance_dashboard, name="performance"),
+    path("performance/export.csv", performance_views.performance_export, name="performance-export"),
 ]
