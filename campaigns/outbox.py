@@ -54,7 +54,7 @@ from customers.models import Consent, Customer
 from customers.services import ContactMade, OfferMade, contact_history_record_many, contact_history_withdraw
 from decisioning.batch import AudienceFilter, ChunkWriter
 from decisioning.decisions import decision_make
-from decisioning.engine import CONTACT_CHANNEL, OPT_IN_CHANNELS, OUTBOUND_CHANNELS
+from decisioning.engine import CONSENT_CHANNEL, CONTACT_CHANNEL, OPT_IN_CHANNELS, OUTBOUND_CHANNELS
 from decisioning.inputs import SERVICE_CAMPAIGN_PREFIX, CustomerFacts, catalogue_current, rule_values
 from decisioning.models import BatchDecisionRun, ContactPolicyKind, Decision, DecisionKind
 from decisioning.rules import RuleContext, rule_compile
@@ -399,7 +399,7 @@ def send_blocked_why(delivery: Delivery, facts: _SendFacts, now: dt.datetime) ->
         return "the customer is marked do not contact"
     if delivery.transactional:
         return ""
-    channel = CONTACT_CHANNEL[delivery.channel]
+    channel = CONSENT_CHANNEL[delivery.channel]
     status = consent_in_force(facts.consents.get(delivery.customer_id, {}), channel, "marketing")
     if status == choices.ConsentStatus.WITHDRAWN:
         return f"marketing consent withdrawn for {channel}"

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from core.db import pg_cursor
 from core.models import User
 from core.services import audit_record
 from customers import choices
@@ -234,6 +235,9 @@ _CONTACT_COLUMNS = (
 )
 
 
+_OFFER_CHANNELS = frozenset(choices.OfferChannel.values)
+
+
 @dataclass(frozen=True)
 class OfferMade:
     """One offer a decision made, for the contact history."""
@@ -250,7 +254,7 @@ def contact_history_record(*, customer_id: int, channel: str, offers: Sequence[O
     policies count them. Call it in the transaction that records the decision, so
     an offer is never counted without its decision nor made without being counted.
     """
-    if channel not in choices.OfferChannel.values:
+    if channel not in _OFFER_CHANNELS:
         raise ValueError(f"unknown contact channel {channel!r}")
     if connection.vendor == "postgresql" and offers:
         # One plain multi-row INSERT: on the decision API's path the ORM's bulk_create
@@ -270,11 +274,13 @@ def contact_history_record(*, customer_id: int, channel: str, offers: Sequence[O
                 "decision",
                 now,
             ]
-        with connection.cursor() as cursor:
+        # Bound and prepared on the server (one plan per number of offers).
+        with pg_cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {ContactHistory._meta.db_table} ({', '.join(columns)}) VALUES "
                 + ", ".join([row] * len(offers)),
                 params,
+                prepare=True,
             )
         return len(offers)
     rows = [

@@ -21,6 +21,7 @@ from decisioning.models import DecisionKind, TreatmentChannel
 from modeling.scoring import UnknownCustomerError
 
 FIELDS = {"customer_id", "channel", "context", "max_results", "debug"}
+_DEFAULT_MAX_RESULTS = 3
 
 
 class DecisionInputSerializer(serializers.Serializer):
@@ -30,7 +31,7 @@ class DecisionInputSerializer(serializers.Serializer):
         required=False,
         help_text='{"page": text, "reason": text, "weights": {"issue:<code>"|"group:<code>"|"offer:<code>": number}}',
     )
-    max_results = serializers.IntegerField(min_value=1, max_value=MAX_RESULTS, default=3)
+    max_results = serializers.IntegerField(min_value=1, max_value=MAX_RESULTS, default=_DEFAULT_MAX_RESULTS)
     debug = serializers.BooleanField(default=False, help_text="Return the whole funnel: every gate and rule.")
 
     def to_internal_value(self, data: Any) -> Any:
@@ -44,6 +45,46 @@ class DecisionInputSerializer(serializers.Serializer):
         if isinstance(data.get("max_results"), bool | float):
             raise serializers.ValidationError({"max_results": ["A whole number."]})
         return super().to_internal_value(data)
+
+
+_CHANNELS = frozenset(TreatmentChannel.values)
+
+
+def decision_input_plain(data: Any) -> dict[str, Any] | None:
+    """What ``DecisionInputSerializer`` would validate ``data`` to, when ``data`` is a
+    plain well-formed request (JSON types as sent by every channel system); None
+    for anything else, which the serializer then validates and words the errors of.
+    Building a serializer deep-copies each of its fields: a third of a millisecond
+    per decision, more than the validation itself."""
+    if type(data) is not dict or not data.keys() <= FIELDS:
+        return None
+    customer_id = data.get("customer_id")
+    if (
+        type(customer_id) is not str
+        or not 0 < len(customer_id) <= 64
+        # ASCII and printable: no NUL nor surrogate, which the serializer refuses;
+        # no outer blanks, which it strips.
+        or not (customer_id.isascii() and customer_id.isprintable())
+        or customer_id.strip() != customer_id
+    ):
+        return None
+    channel = data.get("channel")
+    max_results = data.get("max_results", _DEFAULT_MAX_RESULTS)
+    debug = data.get("debug", False)
+    if (
+        type(channel) is not str
+        or channel not in _CHANNELS
+        or type(max_results) is not int
+        or not 1 <= max_results <= MAX_RESULTS
+        or type(debug) is not bool
+    ):
+        return None
+    out = {"customer_id": customer_id, "channel": channel, "max_results": max_results, "debug": debug}
+    if "context" in data:
+        if type(data["context"]) is not dict:
+            return None
+        out["context"] = data["context"]
+    return out
 
 
 _OFFER_FIELDS = dict(
@@ -105,9 +146,11 @@ class DecisionApi(APIView):
     )
     @idempotent("decisions")
     def post(self, request: Request) -> Response:
-        serializer = DecisionInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = decision_input_plain(request.data)
+        if data is None:
+            serializer = DecisionInputSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            data = serializer.validated_data
         try:
             outcome = decision_make(
                 customer_id=data["customer_id"],

@@ -59,6 +59,7 @@ class UnknownCustomer(LookupError):
     pass
 
 
+_CHANNELS = frozenset(TreatmentChannel.values)
 # page and reason say where the customer is; weights tilt arbitration; a campaign's
 # decisions name the campaign and keep to its offers.
 CONTEXT_KEYS = ("page", "reason", "weights", "offers", "campaign")
@@ -201,7 +202,7 @@ def decision_make(
     """Decide for the customer with bank id ``customer_id`` on ``channel`` and store
     the decision (and, in real time, the offers made) in one transaction. ``debug``
     keeps every gate and rule trace in the result, for ``decision_response(debug=True)``."""
-    if channel not in TreatmentChannel.values:
+    if channel not in _CHANNELS:  # a frozenset: Django rebuilds ``.values`` on every call
         raise DecisionInputError([("#/channel", f"one of {', '.join(TreatmentChannel.values)}")])
     if not isinstance(max_results, int) or isinstance(max_results, bool) or not 1 <= max_results <= MAX_RESULTS:
         raise DecisionInputError([("#/max_results", f"a whole number from 1 to {MAX_RESULTS}")])

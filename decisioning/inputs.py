@@ -30,6 +30,7 @@ import orjson
 from django.db import connection, transaction
 from django.db.models import Count, Q
 
+from core.db import pg_cursor
 from customers import choices
 from customers.models import Account, AccountHolder, Consent, ContactDetails, ContactHistory, Customer, Product
 from decisioning.models import (
@@ -380,8 +381,11 @@ WHERE {{where}}
 """
 
 
-_FACTS_ONE_SQL = _FACTS_SQL.format(features='f."values"', where="c.id = %(id)s")
-_LOCK_SQL = f"SELECT id FROM {Customer._meta.db_table} WHERE external_id = %s FOR UPDATE"
+_FACTS_BY_EXTERNAL_ID_SQL = _FACTS_SQL.format(features='f."values"', where="c.external_id = %(external_id)s")
+# NO KEY UPDATE: decisions for one customer still queue behind each other (caps hold),
+# while rows that merely reference the customer (online features, contact history)
+# can be inserted meanwhile; FOR UPDATE would make those writers wait, and deadlock.
+_LOCK_SQL = f"SELECT id FROM {Customer._meta.db_table} WHERE external_id = %s FOR NO KEY UPDATE"
 
 
 def _json(value: Any) -> Any:
@@ -408,28 +412,6 @@ def _contact_row(
         # Inbound: shown on the bank's own pages, or talking points on a call the customer made.
         channel == "web" or campaign == INBOUND_CALL_CAMPAIGN,
     ]
-
-
-def pg_cursor() -> Any:
-    """A psycopg cursor on Django's connection (same transaction) binding parameters
-    on the server, so the hot statements can be prepared (``prepare=True``):
-    planning the facts query costs more than running it, and client-side binding
-    spends a millisecond escaping a decision record's JSON."""
-    connection.ensure_connection()
-    return connection.connection.cursor()
-
-
-def _facts_pg_one(customer_id: int, *, now: dt.datetime, lookback_days: int) -> CustomerFacts | None:
-    since = now - dt.timedelta(days=lookback_days) if lookback_days else now + dt.timedelta(days=36_500)
-    with pg_cursor() as cursor:
-        cursor.execute(
-            _FACTS_ONE_SQL,
-            {"id": customer_id, "now": now, "today": bank_today(now), "since": since},
-            prepare=True,
-        )
-        rows = cursor.fetchall()
-    found = _facts_rows(rows, now=now, with_features=True)
-    return next(iter(found.values()), None)
 
 
 def _facts_pg(
@@ -475,20 +457,22 @@ def _facts_rows(rows: Sequence[Sequence[Any]], *, now: dt.datetime, with_feature
 
 def customer_facts_one(external_id: str, *, now: dt.datetime, lookback_days: int, lock: bool) -> CustomerFacts | None:
     """One customer's facts by bank id, their row locked with ``lock`` (contact caps
-    are counted and spent under it). One query on PostgreSQL."""
+    are counted and spent under it). One round trip on PostgreSQL."""
     if connection.vendor == "postgresql":
-        where, params = "c.external_id = %(external_id)s", {"external_id": external_id}
-        if lock:
-            # Lock first, then read in a statement of its own: under READ COMMITTED a
-            # statement that waited for the lock would still read the contact history
-            # as of before the holder committed, and count too few contacts.
-            with pg_cursor() as cursor:
-                cursor.execute(_LOCK_SQL, [external_id], prepare=True)
-                row = cursor.fetchone()
-            if row is None:
-                return None
-            return _facts_pg_one(row[0], now=now, lookback_days=lookback_days)
-        found = _facts_pg(where, params, now=now, lookback_days=lookback_days, with_features=True)
+        since = now - dt.timedelta(days=lookback_days) if lookback_days else now + dt.timedelta(days=36_500)
+        params = {"external_id": external_id, "now": now, "today": bank_today(now), "since": since}
+        # Lock first, then read in a statement of its own: under READ COMMITTED a
+        # statement that waited for the lock would still read the contact history
+        # as of before the holder committed, and count too few contacts. Pipelined,
+        # the two statements (and the BEGIN before them) cost one round trip; the
+        # server still runs the read only once the lock is held.
+        with pg_cursor() as lock_cursor, pg_cursor() as cursor:
+            with connection.connection.pipeline():
+                if lock:
+                    lock_cursor.execute(_LOCK_SQL, [external_id], prepare=True)
+                cursor.execute(_FACTS_BY_EXTERNAL_ID_SQL, params, prepare=True)
+            rows = cursor.fetchall()
+        found = _facts_rows(rows, now=now, with_features=True)
         return next(iter(found.values()), None)
     customers = Customer.objects.filter(external_id=external_id)
     if lock:

@@ -305,3 +305,34 @@ def test_stopping_a_campaign_cancels_what_is_not_sent(world, sent):
     with pytest.raises(ValidationError):
         campaign_stop(campaign=campaign, actor=world.editor, now=NOW)
     campaign_launch(campaign=campaign, actor=world.editor, now=NOW)
+
+
+def test_a_call_centre_message_needs_the_phone_consent_at_send_time(world, sent):
+    campaign = campaign_launched(world, schedule="triggered", control_percent="0", channels=["call_centre"])
+    customer = _treated_customer(world, campaign)
+    Consent.objects.create(
+        customer=customer,
+        channel="phone",
+        purpose="marketing",
+        status="granted",
+        effective_at=NOW - dt.timedelta(days=1),
+        source="test",
+        received_at=NOW,
+    )
+    decision, deliveries = offers_queue_for_customer(
+        campaign=campaign, customer_id=customer.pk, channel="call_centre", now=NOW
+    )
+    assert deliveries
+    Consent.objects.create(
+        customer=customer,
+        channel="phone",
+        purpose="marketing",
+        status="withdrawn",
+        effective_at=timezone.now() - dt.timedelta(seconds=1),
+        source="test",
+        received_at=timezone.now(),
+    )
+    deliveries_send_due(worker="w")
+    row = Delivery.objects.get(pk=deliveries[0].pk)
+    assert row.status == DeliveryStatus.BLOCKED
+    assert "withdrawn for phone" in row.last_error
