@@ -61,7 +61,7 @@ def _postgresql_and_redis():
 def _broker_url() -> str:
     # One Redis database per pytest-xdist process, so parallel tests never share a queue.
     index = int((os.environ.get("PYTEST_XDIST_WORKER") or "gw0").removeprefix("gw") or 0)
-    return f"redis://127.0.0.1:6379/{13 - index % 4}"
+    return f"redis://127.0.0.1:6379/{10 - index % 4}"
 
 
 @dataclass
