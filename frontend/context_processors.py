@@ -116,7 +116,17 @@ NAV: tuple[_Page, ...] = (
         "Campaigns",
         "frontend:campaign-list",
         "view_campaigns",
-        ("campaign-list", "campaign-create", "campaign-detail", "campaign-edit", "dead-letters"),
+        (
+            "campaign-list",
+            "campaign-create",
+            "campaign-detail",
+            "campaign-edit",
+            "dead-letters",
+            "trigger-list",
+            "trigger-create",
+            "trigger-edit",
+            "push-gateway",
+        ),
         "Offers to an audience on chosen channels, once, on a schedule or on events, with a control group; "
         "launch them and follow their runs.",
     ),
