@@ -206,7 +206,7 @@ def response_record(
         if found is None:
             raise
         return found, False
-    logger.info("response %s recorded for decision %s offer %s", kind, decision.public_id, offer_code)
+    logger.debug("response %s recorded for decision %s offer %s", kind, decision.public_id, offer_code)
     return response, True
 
 
