@@ -483,14 +483,25 @@ def deliveries_send_due(
     send: Callable[..., str] | None = None,
 ) -> DeliveryReport:
     """Claim due rows and send them; what happened to each."""
-    if send is None:
-        from campaigns.channels import channel_send
-
-        send = channel_send
     token, ids = deliveries_claim(worker=worker, now=clock(), limit=limit)
     report = DeliveryReport(claimed=len(ids))
     if not ids:
         return report
+    from campaigns.channels import email_batch
+
+    if send is None:
+        from campaigns.channels import channel_send
+
+        send = channel_send
+    # One email connection for the batch: a handshake per message would dominate on SMTP.
+    with email_batch():
+        _send_claimed(ids, token, report, clock, send)
+    return report
+
+
+def _send_claimed(
+    ids: Sequence[int], token: str, report: DeliveryReport, clock: Callable[[], dt.datetime], send: Callable[..., str]
+) -> None:
     # The customer and their contact details come along: every adapter reads them.
     rows = list(Delivery.objects.filter(pk__in=ids).select_related("customer__contact").order_by("customer_id", "id"))
     group: list[Delivery] = []
@@ -503,7 +514,6 @@ def deliveries_send_due(
         customers.add(delivery.customer_id)
     if group:
         _send_group(group, token, report, clock, send)
-    return report
 
 
 # --- sweeping, retrying, runs -----------------------------------------------------------------------------------

@@ -11,14 +11,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from campaigns.channels.base import ChannelRejected, ChannelUnavailable
-from campaigns.channels.email import email_send
+from campaigns.channels.email import email_batch, email_send
 from campaigns.channels.push import push_send
 from campaigns.models import Delivery
 from decisioning.models import TreatmentChannel
 
 AVAILABLE = "available"
 
-__all__ = ["AVAILABLE", "ChannelRejected", "ChannelUnavailable", "channel_send"]
+__all__ = ["AVAILABLE", "ChannelRejected", "ChannelUnavailable", "channel_send", "email_batch"]
 
 
 def channel_send(delivery: Delivery, *, now: datetime) -> str:

@@ -13,13 +13,17 @@ from __future__ import annotations
 import logging
 import re
 import smtplib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import formatdate, parseaddr
+from typing import Any
 
 from django.conf import settings
 from django.core import signing
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import mark_safe
@@ -192,15 +196,62 @@ def smtp_failure(exc: Exception) -> ChannelUnavailable | ChannelRejected:
 
 
 def email_send(delivery: Delivery, *, now: datetime) -> str:
-    """Send the delivery's email; returns its Message-ID.
+    """Send the delivery's email; returns its Message-ID. Inside ``email_batch()``,
+    over the batch's open connection (one SMTP handshake for a batch, not one per message).
 
     Raises ``ChannelRejected`` (no address, no treatment, a 5xx reply) or
     ``ChannelUnavailable`` (server down, timeout, a 4xx reply)."""
     message = email_message(delivery, now=now)
+    session = _batch.get()
     try:
+        if session is not None:
+            message.connection = session.connection()
         message.send(fail_silently=False)
     except (smtplib.SMTPException, OSError) as exc:
+        if session is not None:
+            session.drop()  # its state after a failure is unknown: the next message opens a fresh one
         failure = smtp_failure(exc)
         logger.info("email delivery=%s failed: %s", delivery.pk, failure)
         raise failure from exc
     return str(message.extra_headers["Message-ID"])
+
+
+class EmailSession:
+    """One email backend connection shared by the messages a sender sends in a row,
+    opened on first use and closed by ``close``."""
+
+    def __init__(self) -> None:
+        self._connection: Any = None
+
+    def connection(self) -> Any:
+        if self._connection is None:
+            connection = get_connection(fail_silently=False)
+            connection.open()
+            self._connection = connection
+        return self._connection
+
+    def drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.close()
+            except (smtplib.SMTPException, OSError):
+                logger.info("closing a failed email connection failed too", exc_info=True)
+
+    def close(self) -> None:
+        self.drop()
+
+
+_batch: ContextVar[EmailSession | None] = ContextVar("email_batch", default=None)
+
+
+@contextmanager
+def email_batch() -> Iterator[EmailSession]:
+    """Send the emails of the enclosed block over one connection, closed at the end."""
+    session = EmailSession()
+    token = _batch.set(session)
+    try:
+        yield session
+    finally:
+        _batch.reset(token)
+        session.close()

@@ -28,6 +28,7 @@ class SmtpServer:
     port: int
     messages: list[EmailMessage] = field(default_factory=list)
     envelopes: list[Any] = field(default_factory=list)
+    peers: list[Any] = field(default_factory=list)  # the client address of each message's connection
     rcpt_reply: str = "250 OK"  # what RCPT TO answers; "550 ..." or "451 ..." to refuse
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 (aiosmtpd's hook name)
@@ -37,6 +38,7 @@ class SmtpServer:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+        self.peers.append(session.peer)
         self.envelopes.append(envelope)
         self.messages.append(message_from_bytes(envelope.original_content, policy=policy.default))
         return "250 Message accepted for delivery"

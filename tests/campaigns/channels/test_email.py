@@ -216,3 +216,26 @@ def test_the_embedded_file_backend_writes_the_message(settings, tmp_path):
     content = written.read_text()
     assert f"Message-ID: {reference}" in content
     assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in content
+
+
+def test_a_batch_sends_its_emails_over_one_connection_and_reopens_after_a_failure(smtp_server):
+    from campaigns.channels.email import email_batch
+
+    first = delivery_queue()
+    second = delivery_queue(email="bo@example.org", first_name="Bo", offer=first.offer)
+    third = delivery_queue(email="cy@example.org", first_name="Cy", offer=first.offer)
+
+    with email_batch():
+        email_send(first.delivery, now=NOW)
+        email_send(second.delivery, now=NOW)
+        smtp_server.rcpt_reply = "451 4.3.0 try later"
+        with pytest.raises(ChannelUnavailable):
+            email_send(third.delivery, now=NOW)
+        smtp_server.rcpt_reply = "250 OK"
+        email_send(third.delivery, now=NOW)
+
+    peers = smtp_server.peers
+    assert len(smtp_server.messages) == 3
+    # the first two shared a connection; the failure closed it and the retry opened another
+    assert peers[0] == peers[1]
+    assert peers[2] != peers[0]
