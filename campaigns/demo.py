@@ -24,7 +24,7 @@ from django.utils import timezone
 from campaigns.models import Campaign, CampaignRun, CampaignStatus, Delivery, DeliveryStatus
 from campaigns.outbox import deliveries_send_due, runs_close
 from campaigns.outcomes import conversions_attribute, response_record
-from campaigns.services import _runs_start_if_due, campaign_create, campaign_launch, campaign_run_work
+from campaigns.services import campaign_create, campaign_launch, campaign_run_work, campaign_runs_start_if_due
 from core.models import User
 from customers import choices
 from customers.models import Account, AccountHolder, Interaction
@@ -150,7 +150,7 @@ def demo_history_build(*, actor: User, end: dt.datetime | None = None, seed: int
                 campaign_launch(campaign=campaign, actor=actor, now=run_at)
             else:
                 Campaign.objects.filter(pk=campaign.pk).update(next_run_at=run_at)
-                _runs_start_if_due(campaign.pk, now=run_at)
+                campaign_runs_start_if_due(campaign.pk, now=run_at)
             runs = list(CampaignRun.objects.filter(campaign=campaign, started_at=run_at))
             for run in runs:
                 while campaign_run_work(run_id=run.pk, task_id=None, eager=True):

@@ -54,7 +54,7 @@ from customers.models import Consent, Customer
 from customers.services import ContactMade, OfferMade, contact_history_record_many, contact_history_withdraw
 from decisioning.batch import AudienceFilter, ChunkWriter
 from decisioning.decisions import decision_make
-from decisioning.engine import CONSENT_CHANNEL, CONTACT_CHANNEL, OPT_IN_CHANNELS, OUTBOUND_CHANNELS
+from decisioning.engine import CONSENT_CHANNEL, CONTACT_CHANNEL, OPT_IN_CHANNELS, OUTBOUND_CHANNELS, cap_applies
 from decisioning.inputs import SERVICE_CAMPAIGN_PREFIX, CustomerFacts, catalogue_current, rule_values
 from decisioning.models import BatchDecisionRun, ContactPolicyKind, Decision, DecisionKind
 from decisioning.rules import RuleContext, rule_compile
@@ -333,6 +333,7 @@ class _SendFacts:
     """What the send-time check reads for a group of customers, after their locks."""
 
     do_not_contact: set[int]
+    policies: tuple[dict[str, Any], ...]
     consents: dict[int, dict[tuple[str, str], str]]
     sent: dict[tuple[int, str], list[dt.datetime]]
     stopped_campaigns: set[int]
@@ -348,7 +349,8 @@ def _send_facts(deliveries: Sequence[Delivery], now: dt.datetime) -> _SendFacts:
     )
     for customer_id, channel, purpose, status in rows:
         consents[customer_id][(channel, purpose)] = status  # the latest wins
-    longest = max((p["period_days"] for p in catalogue_current().policies), default=0)
+    policies = catalogue_current().policies
+    longest = max((p["period_days"] for p in policies), default=0)
     sent: dict[tuple[int, str], list[dt.datetime]] = defaultdict(list)
     if longest:
         for customer_id, channel, sent_at in Delivery.objects.filter(
@@ -361,6 +363,7 @@ def _send_facts(deliveries: Sequence[Delivery], now: dt.datetime) -> _SendFacts:
     campaigns = {d.campaign_id for d in deliveries if d.campaign_id}
     return _SendFacts(
         do_not_contact=set(Customer.objects.filter(pk__in=ids, do_not_contact=True).values_list("pk", flat=True)),
+        policies=policies,
         consents=consents,
         sent=sent,
         stopped_campaigns=set(
@@ -373,14 +376,10 @@ def _send_facts(deliveries: Sequence[Delivery], now: dt.datetime) -> _SendFacts:
 def _cap_reached(delivery: Delivery, facts: _SendFacts, now: dt.datetime) -> str:
     """The first contact cap this message would break, counting messages actually
     sent since (the decision counted those made before it)."""
-    for policy in catalogue_current().policies:
+    for policy in facts.policies:
+        if not cap_applies(policy, delivery.channel):
+            continue
         kind, named = policy["kind"], policy["channel"]
-        if kind not in (ContactPolicyKind.CHANNEL_CAP, ContactPolicyKind.GLOBAL_CAP):
-            continue
-        if named and named != delivery.channel:
-            continue
-        if not named and delivery.channel not in OUTBOUND_CHANNELS:
-            continue
         since = now - dt.timedelta(days=policy["period_days"])
         if kind == ContactPolicyKind.CHANNEL_CAP or named:
             channels = [delivery.channel]
@@ -418,7 +417,7 @@ class DeliveryReport:
     cancelled: int = 0
 
     def add(self, status: str) -> None:
-        setattr(self, status if status != DeliveryStatus.RETRY else "retry", getattr(self, status, 0) + 1)
+        setattr(self, status, getattr(self, status) + 1)  # the fields are named after the statuses
 
 
 def _send_group(

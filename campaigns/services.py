@@ -272,7 +272,7 @@ def campaign_launch(*, campaign: Campaign, actor: User, now: dt.datetime) -> Cam
         now=now,
     )
     if campaign.next_run_at is not None and campaign.next_run_at <= now:
-        _runs_start_if_due(campaign.pk, now=now)
+        campaign_runs_start_if_due(campaign.pk, now=now)
     return campaign
 
 
@@ -314,7 +314,7 @@ def _next_run(campaign: Campaign, due: dt.datetime, now: dt.datetime) -> dt.date
     return following
 
 
-def _runs_start_if_due(campaign_id: int, *, now: dt.datetime) -> list[CampaignRun]:
+def campaign_runs_start_if_due(campaign_id: int, *, now: dt.datetime) -> list[CampaignRun]:
     """Start the campaign's due run(s), one per channel, if no one else has: the
     next run time moves with a compare-and-set, so beat overlapping a launch (or
     two beats) start a run once."""
@@ -356,7 +356,7 @@ def campaigns_run_due(*, now: dt.datetime) -> int:
     started = 0
     for pk in Campaign.objects.filter(status=CampaignStatus.ACTIVE, next_run_at__lte=now).values_list("pk", flat=True):
         with transaction.atomic():
-            started += len(_runs_start_if_due(pk, now=now))
+            started += len(campaign_runs_start_if_due(pk, now=now))
     return started
 
 

@@ -107,9 +107,7 @@ def _gate_input(
     )
 
 
-def _catalogue_check(
-    offer: Mapping[str, Any], today: dt.date, channel: str, only: frozenset[str] | None = None
-) -> str:
+def _catalogue_check(offer: Mapping[str, Any], today: dt.date, channel: str, only: frozenset[str] | None = None) -> str:
     if not offer["active"]:
         return "the offer is switched off"
     if only is not None and offer["code"] not in only:
@@ -182,6 +180,16 @@ def _suppressed_until(times: Sequence[dt.datetime], policy: Mapping[str, Any]) -
     return until
 
 
+def cap_applies(policy: Mapping[str, Any], channel: str) -> bool:
+    """Whether a contact policy caps messages on this decision channel: a cap naming
+    a channel caps that one; one naming none caps the outbound channels (email, push)."""
+    if policy["kind"] not in ("channel_cap", "global_cap"):
+        return False
+    if policy["channel"]:
+        return policy["channel"] == channel
+    return channel in OUTBOUND_CHANNELS
+
+
 def _cap_usage(inputs: Mapping[str, Any], now: dt.datetime) -> list[dict[str, Any]]:
     """Each cap that applies to the request's channel: its limit, what was used, what
     remains. Caps govern outbound marketing: a cap without a channel applies to
@@ -191,16 +199,11 @@ def _cap_usage(inputs: Mapping[str, Any], now: dt.datetime) -> list[dict[str, An
     them. Service messages never count."""
     decision_channel = inputs["channel"]
     channel = CONTACT_CHANNEL[decision_channel]
-    outbound = decision_channel in OUTBOUND_CHANNELS
     out = []
     for policy in inputs["policies"]:
+        if not cap_applies(policy, decision_channel):
+            continue
         kind, named = policy["kind"], policy["channel"]
-        if kind not in ("channel_cap", "global_cap"):
-            continue
-        if named and named != decision_channel:
-            continue
-        if not named and not outbound:
-            continue
         since = now - dt.timedelta(days=policy["period_days"])
         used = 0
         for offered_at, contact_channel, _product, _outcome, _responded, service, inbound in inputs["contacts"]:
