@@ -53,7 +53,7 @@ from customers.lock_objects import customer_contact_shared
 from customers.models import Consent, Customer
 from customers.services import ContactMade, OfferMade, contact_history_record_many, contact_history_withdraw
 from decisioning.batch import AudienceFilter, ChunkWriter
-from decisioning.decisions import decision_make
+from decisioning.decisions import contact_id, decision_make
 from decisioning.engine import CONSENT_CHANNEL, CONTACT_CHANNEL, OPT_IN_CHANNELS, OUTBOUND_CHANNELS, cap_applies
 from decisioning.inputs import SERVICE_CAMPAIGN_PREFIX, CustomerFacts, catalogue_current, rule_values
 from decisioning.models import BatchDecisionRun, ContactPolicyKind, Decision, DecisionKind
@@ -65,11 +65,6 @@ DELIVERY_CLAIM_BATCH = 200  # rows a worker claims at once
 DELIVERY_LOCK_GROUP = 20  # customers whose contact locks are held together while their messages go
 RETRY_MAX_SECONDS = 3600.0
 OPEN = (DeliveryStatus.QUEUED, DeliveryStatus.RETRY, DeliveryStatus.SENDING)
-
-
-def contact_id(decision_public_id: uuid.UUID, rank: int) -> str:
-    """The contact-history id of a decision's offer (the real-time path uses the same)."""
-    return f"nba-{decision_public_id.hex}-{rank}"
 
 
 # --- the control group ------------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from core.services import audit_record
 from customers.choices import OfferOutcome
 from customers.models import Account, Product
 from customers.services import contact_history_respond
+from decisioning.decisions import contact_id
 from decisioning.models import Decision, DecisionKind, Offer
 
 logger = logging.getLogger(__name__)
@@ -179,7 +180,7 @@ def response_record(
             )
             contact_history_respond(
                 external_id=(delivery.contact_id if delivery and delivery.contact_id else None)
-                or f"nba-{decision.public_id.hex}-{view['rank']}",
+                or contact_id(decision.public_id, view["rank"]),
                 outcome=KIND_OUTCOME[ResponseKind(kind)],
                 responded_at=occurred_at,
                 revenue=amount,

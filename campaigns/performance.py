@@ -628,13 +628,3 @@ def campaign_lifts(*, campaign_id: int | None = None) -> list[Lift]:
         )
         for c in campaigns
     ]
-
-
-def survey_mean(*, filters: Filters) -> float | None:
-    """Mean satisfaction of the surveys that followed an offer, over the range."""
-    total = Figures()
-    cells: Cells = {}
-    _satisfaction(cells, filters, None, {})
-    for figures in cells.values():
-        total.add(figures)
-    return total.mean_satisfaction

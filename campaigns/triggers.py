@@ -19,6 +19,8 @@ nothing, even with no cooldown, because a firing names the events behind it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
 import logging
 import re
 import time
@@ -38,7 +40,7 @@ from customers.models import Customer, InboundEvent, Product
 from decisioning.decisions import DecisionInputError, UnknownCustomer
 from decisioning.inputs import catalogue_current, customer_facts_one, rule_values
 from decisioning.models import TreatmentChannel
-from decisioning.rules import RuleContext, rule_compile
+from decisioning.rules import CompiledRule, RuleContext, rule_compile
 from decisioning.triggers import (
     PAGE_VIEWS,
     CompiledTrigger,
@@ -281,6 +283,12 @@ def _already_fired(trigger: Trigger, customer_id: int, arrivals: _Arrivals, now:
     return any(mine.intersection(ids) for ids in recent.filter(fired_at__gte=since).values_list("event_ids", flat=True))
 
 
+@functools.lru_cache(maxsize=256)
+def _audience_rule(tree_json: str) -> CompiledRule:
+    """A campaign's audience rule, compiled once per distinct rule, not per customer."""
+    return rule_compile(json.loads(tree_json))
+
+
 def _in_audience(campaign: Campaign, customer: Customer, now: dt.datetime) -> bool:
     """Whether the campaign's audience (segment, rule) takes the customer in."""
     if campaign.audience_segment:
@@ -293,7 +301,7 @@ def _in_audience(campaign: Campaign, customer: Customer, now: dt.datetime) -> bo
             )
             return False
     if campaign.audience_rule:
-        rule = rule_compile(campaign.audience_rule)
+        rule = _audience_rule(json.dumps(campaign.audience_rule, sort_keys=True))
         facts = customer_facts_one(
             customer.external_id, now=now, lookback_days=catalogue_current().lookback_days, lock=False
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -331,6 +332,11 @@ def decision_insert(decision: Decision) -> None:
     decision._state.adding = False
 
 
+def contact_id(decision_public_id: uuid.UUID, rank: int) -> str:
+    """The contact-history id of a decision's offer: responses and deliveries find the row by it."""
+    return f"nba-{decision_public_id.hex}-{rank}"
+
+
 def _contacts_record(decision: Decision, result: Mapping[str, Any], inputs: Mapping[str, Any]) -> None:
     products = {o["code"]: o for o in inputs["offers"]}
     made = []
@@ -343,7 +349,7 @@ def _contacts_record(decision: Decision, result: Mapping[str, Any], inputs: Mapp
         )
         made.append(
             OfferMade(
-                external_id=f"nba-{decision.public_id.hex}-{view['rank']}",
+                external_id=contact_id(decision.public_id, view["rank"]),
                 product_id=spec["product_id"],
                 campaign_code=campaign,
             )

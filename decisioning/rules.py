@@ -167,7 +167,8 @@ class CompiledRule:
 # --- validation -----------------------------------------------------------------------------------------------------
 
 
-def _pointer(path: str, key: str | int) -> str:
+def json_pointer(path: str, key: str | int) -> str:
+    """The JSON pointer of ``key`` under ``path`` (RFC 6901 escaping)."""
     return f"{path}/{str(key).replace('~', '~0').replace('/', '~1')}"
 
 
@@ -206,7 +207,7 @@ def _check_scalar(spec: FieldSpec, value: Any, path: str, errors: list[tuple[str
 
 def _check_value(spec: FieldSpec, op: str, node: Mapping[str, Any], path: str, errors: list[tuple[str, str]]) -> None:
     shape = OPERATORS[spec.type][op]
-    here = _pointer(path, "value")
+    here = json_pointer(path, "value")
     if shape == "none":
         if "value" in node:
             errors.append((here, f"'{op}' takes no value"))
@@ -232,7 +233,7 @@ def _check_value(spec: FieldSpec, op: str, node: Mapping[str, Any], path: str, e
             return
         before = len(errors)
         for i, item in enumerate(value):
-            _check_scalar(spec, item, _pointer(here, i), errors)
+            _check_scalar(spec, item, json_pointer(here, i), errors)
         if shape == "pair" and len(errors) == before and value[0] > value[1]:
             errors.append((here, "the lower bound comes first"))
 
@@ -256,7 +257,7 @@ def _validate(node: Any, path: str, depth: int, counter: list[int], errors: list
             errors.append((path, f"a group has one key; unexpected {', '.join(map(str, extra))}"))
             return
         key = groups[0]
-        here = _pointer(path, key)
+        here = json_pointer(path, key)
         if key == "not":
             _validate(node["not"], here, depth + 1, counter, errors)
             return
@@ -265,22 +266,22 @@ def _validate(node: Any, path: str, depth: int, counter: list[int], errors: list
             errors.append((here, f"'{key}' takes a non-empty list of conditions"))
             return
         for i, child in enumerate(children):
-            _validate(child, _pointer(here, i), depth + 1, counter, errors)
+            _validate(child, json_pointer(here, i), depth + 1, counter, errors)
         return
     unknown = sorted(str(k) for k in node if k not in ("field", "op", "value"))
     if unknown:
-        errors.append((_pointer(path, unknown[0]), f"unknown key {unknown[0]!r}: a condition has field, op, value"))
+        errors.append((json_pointer(path, unknown[0]), f"unknown key {unknown[0]!r}: a condition has field, op, value"))
         return
     name = node.get("field")
     if not isinstance(name, str) or name not in FIELDS:
         shown = repr(name)[:60]
-        errors.append((_pointer(path, "field"), f"unknown field {shown}"))
+        errors.append((json_pointer(path, "field"), f"unknown field {shown}"))
         return
     spec = FIELDS[name]
     op = node.get("op")
     if not isinstance(op, str) or op not in OPERATORS[spec.type]:
         allowed = ", ".join(OPERATORS[spec.type])
-        errors.append((_pointer(path, "op"), f"{repr(op)[:40]} is not an operator for {name} ({allowed})"))
+        errors.append((json_pointer(path, "op"), f"{repr(op)[:40]} is not an operator for {name} ({allowed})"))
         return
     _check_value(spec, op, node, path, errors)
 
@@ -370,7 +371,9 @@ def _leaf(spec: FieldSpec, op: str, raw: Any) -> Callable[[RuleContext], bool]:
 def _compile(node: Mapping[str, Any], path: str, fields: set[str]) -> Evaluator:
     if "all" in node or "any" in node:
         key = "all" if "all" in node else "any"
-        children = [_compile(child, _pointer(_pointer(path, key), i), fields) for i, child in enumerate(node[key])]
+        children = [
+            _compile(child, json_pointer(json_pointer(path, key), i), fields) for i, child in enumerate(node[key])
+        ]
         where = path or "/"
         if key == "all":
 
@@ -390,7 +393,7 @@ def _compile(node: Mapping[str, Any], path: str, fields: set[str]) -> Evaluator:
 
         return some
     if "not" in node:
-        inner = _compile(node["not"], _pointer(path, "not"), fields)
+        inner = _compile(node["not"], json_pointer(path, "not"), fields)
         where = path or "/"
 
         def negation(ctx: RuleContext, trace: list[TraceEntry] | None) -> bool:

@@ -46,6 +46,7 @@ from durable import engine as durable_engine
 
 from customers import choices
 from customers.models import Customer, Interaction, Transaction
+from decisioning.rules import json_pointer
 
 SALARY_UP = "salary_up"
 PAGE_VIEWS = "page_views"
@@ -96,10 +97,6 @@ Errors = list[tuple[str, str]]
 Checker = Callable[[Any, str, Errors], Any]
 
 
-def _pointer(path: str, key: str | int) -> str:
-    return f"{path}/{str(key).replace('~', '~0').replace('/', '~1')}"
-
-
 def _whole(low: int, high: int, unit: str) -> Checker:
     def check(value: Any, path: str, errors: Errors) -> Any:
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
@@ -143,7 +140,7 @@ def _choices_list(allowed: Sequence[str], what: str, *, empty_ok: bool = False) 
             return value
         for i, item in enumerate(value):
             if not isinstance(item, str) or item not in allowed:
-                errors.append((_pointer(path, i), f"{str(item)[:40]!r} is not one of {', '.join(allowed)}"))
+                errors.append((json_pointer(path, i), f"{str(item)[:40]!r} is not one of {', '.join(allowed)}"))
         if len(set(map(str, value))) != len(value):
             errors.append((path, f"each of the {what} once"))
         return value
@@ -203,16 +200,16 @@ PARAMETERS: dict[str, dict[str, tuple[Any, Checker]]] = {
 def _leaf_validate(node: Mapping[str, Any], path: str, errors: Errors) -> dict[str, Any]:
     kind = node.get("kind")
     if not isinstance(kind, str) or kind not in PARAMETERS:
-        errors.append((_pointer(path, "kind"), f"{str(kind)[:40]!r} is not a trigger kind ({', '.join(KINDS)})"))
+        errors.append((json_pointer(path, "kind"), f"{str(kind)[:40]!r} is not a trigger kind ({', '.join(KINDS)})"))
         return dict(node)
     spec = PARAMETERS[kind]
     unknown = sorted(str(k) for k in node if k != "kind" and k not in spec)
     if unknown:
-        errors.append((_pointer(path, unknown[0]), f"unknown key {unknown[0]!r}: {kind} takes {', '.join(spec)}"))
+        errors.append((json_pointer(path, unknown[0]), f"unknown key {unknown[0]!r}: {kind} takes {', '.join(spec)}"))
         return dict(node)
     out: dict[str, Any] = {"kind": kind}
     for name, (default, check) in spec.items():
-        here = _pointer(path, name)
+        here = json_pointer(path, name)
         if name not in node:
             if default is REQUIRED:
                 errors.append((here, f"{kind} needs {name}"))
@@ -221,7 +218,7 @@ def _leaf_validate(node: Mapping[str, Any], path: str, errors: Errors) -> dict[s
             continue
         out[name] = check(node[name], here, errors)
     if kind == PAGE_VIEWS and out.get("product_code") and out.get("product_family"):
-        errors.append((_pointer(path, "product_family"), "name a product or a product family, not both"))
+        errors.append((json_pointer(path, "product_family"), "name a product or a product family, not both"))
     return out
 
 
@@ -245,12 +242,14 @@ def _validate(node: Any, path: str, depth: int, counter: list[int], errors: Erro
         errors.append((path, f"a group has one key; unexpected {', '.join(extra)}"))
         return node
     key = groups[0]
-    here = _pointer(path, key)
+    here = json_pointer(path, key)
     children = node[key]
     if not isinstance(children, list) or not children:
         errors.append((here, f"'{key}' takes a non-empty list of conditions"))
         return node
-    return {key: [_validate(child, _pointer(here, i), depth + 1, counter, errors) for i, child in enumerate(children)]}
+    return {
+        key: [_validate(child, json_pointer(here, i), depth + 1, counter, errors) for i, child in enumerate(children)]
+    }
 
 
 def trigger_validate(definition: Any) -> dict[str, Any]:
@@ -277,7 +276,7 @@ def trigger_leaves(definition: Mapping[str, Any]) -> list[tuple[str, dict[str, A
         for key in ("all", "any"):
             if key in node:
                 for i, child in enumerate(node[key]):
-                    walk(child, _pointer(_pointer(path, key), i))
+                    walk(child, json_pointer(json_pointer(path, key), i))
                 return
         out.append((path, dict(node)))
 
@@ -323,7 +322,9 @@ def _condition(leaf: Leaf) -> dict[str, Any]:
 def _rule(node: Mapping[str, Any], leaves: list[Leaf], path: str) -> dict[str, Any]:
     for key, op in (("all", "$and"), ("any", "$or")):
         if key in node:
-            parts = [_rule(child, leaves, _pointer(_pointer(path, key), i)) for i, child in enumerate(node[key])]
+            parts = [
+                _rule(child, leaves, json_pointer(json_pointer(path, key), i)) for i, child in enumerate(node[key])
+            ]
             return parts[0] if len(parts) == 1 else {op: parts}
     leaf = Leaf(key=f"m{len(leaves)}", pointer=path, kind=node["kind"], params=dict(node))
     leaves.append(leaf)

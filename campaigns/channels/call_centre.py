@@ -25,6 +25,7 @@ from campaigns.outcomes import response_record
 from core.models import User
 from core.services import audit_record
 from customers.models import Product
+from decisioning.decisions import contact_id
 from decisioning.models import Decision, DecisionKind, TreatmentChannel
 
 # The answers an agent records on the desk.
@@ -166,7 +167,7 @@ def call_centre_callback_schedule(
             product_id=product_id,
             rank=view["rank"],
             # The decision wrote this contact-history row when the offer was made on the call.
-            contact_id=f"nba-{decision.public_id.hex}-{view['rank']}",
+            contact_id=contact_id(decision.public_id, view["rank"]),
             transactional=bool(view.get("transactional")),
             status=DeliveryStatus.QUEUED,
             due_at=due_at,

@@ -19,7 +19,7 @@ from campaigns.channels.render import offer_render
 from campaigns.models import Delivery, DeliveryStatus, OfferResponse, ResponseKind
 from campaigns.outcomes import response_record
 from customers.models import Customer
-from decisioning.decisions import UnknownCustomer, decision_make
+from decisioning.decisions import UnknownCustomer, contact_id, decision_make
 from decisioning.models import Decision, DecisionKind, TreatmentChannel
 
 logger = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def web_content_get(*, customer_id: str, slot: str, source: str, now: dt.datetim
             return None
         view = decision.offers[0]
         offer_code, rank = view["offer_code"], view["rank"]
-        message_id = f"nba-{decision.public_id.hex}-{rank}"
+        message_id = contact_id(decision.public_id, rank)
     rendered = offer_render(offer_code=offer_code, channel=TreatmentChannel.WEB, customer=customer)
     response_record(
         decision_id=decision.public_id,
