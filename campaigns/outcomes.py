@@ -148,7 +148,8 @@ def response_record(
             # A batch decision proposes; only a delivery makes the offer (a control-group
             # customer's decision has none, and cannot have responded).
             errors.append(("#/offer_code", f"offer {offer_code!r} of this decision was never sent to the customer"))
-    if occurred_at < decision.made_at:
+    # Channels often stamp to the second: a response in the decision's own second is not "before" it.
+    if occurred_at < decision.made_at.replace(microsecond=0):
         errors.append(("#/occurred_at", f"before the decision was made ({decision.made_at.isoformat()})"))
     elif occurred_at > now + CLOCK_SKEW:
         errors.append(("#/occurred_at", "in the future"))

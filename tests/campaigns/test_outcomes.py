@@ -14,7 +14,7 @@ from campaigns.outcomes import ResponseRefused, UnknownDecision, response_record
 from core.models import AuditEvent
 from core.services import api_client_create
 from customers.models import ContactHistory
-from decisioning.models import DecisionKind
+from decisioning.models import Decision, DecisionKind
 from tests.campaigns.outcome_setup import (
     NOW,
     campaign_create,
@@ -167,6 +167,13 @@ def test_an_offer_the_decision_did_not_make_is_refused_naming_it(decision, mobil
 def test_an_outcome_before_the_decision_is_refused_naming_the_time(decision, mobile_app):
     early = (NOW - dt.timedelta(seconds=1)).isoformat()
     refused(mobile_app.api().post(url(decision), body(occurred_at=early), format="json"), "#/occurred_at")
+
+
+def test_an_outcome_stamped_to_the_second_of_the_decision_is_taken(decision, mobile_app):
+    Decision.objects.filter(pk=decision.pk).update(made_at=NOW + dt.timedelta(microseconds=600_000))
+    same_second = NOW.replace(microsecond=0).isoformat()
+    response = mobile_app.api().post(url(decision), body(occurred_at=same_second), format="json")
+    assert response.status_code == 201
 
 
 def test_an_outcome_in_the_future_is_refused(decision, mobile_app):
