@@ -275,17 +275,28 @@ def _scaled_build(url: str, name: str, customers: int, log: Any = print) -> None
         _ready_build(url, log)
     building = f"{name}_building"
     _copy_database(url, READY_TEMPLATE, building)
-    building_url = urlparse(url)._replace(path=f"/{building}").geturl()
+    bank_scale(urlparse(url)._replace(path=f"/{building}").geturl(), customers, log)
+    psql(url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    if psql(url, f"ALTER DATABASE {building} RENAME TO {name}").returncode:
+        sys.exit(f"cannot rename {building} to {name}")
+    _built_marker(name).write_text(f"{customers}\n")
+
+
+def bank_scale(database_url: str, customers: int, log: Any = print) -> int:
+    """Clone the customers of the bank at ``database_url`` (``clone_sql``, in one
+    transaction) until it has ``customers``; the number added."""
 
     def run(sql: str) -> str:
         done = subprocess.run(
-            ["psql", building_url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql], capture_output=True, text=True
+            ["psql", database_url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql], capture_output=True, text=True
         )
         if done.returncode:
-            sys.exit(f"cloning customers into {building} failed: {done.stderr.strip()[-2000:]}")
+            sys.exit(f"cloning customers failed: {done.stderr.strip()[-2000:]}")
         return done.stdout
 
     have = int(run("SELECT count(*) FROM customers_customer").strip())
+    if customers <= have:
+        return 0
     columns: dict[str, list[str]] = {}
     for line in run(table_columns_sql()).split():
         table, column = line.split("|")
@@ -294,15 +305,12 @@ def _scaled_build(url: str, name: str, customers: int, log: Any = print) -> None
     statements = clone_sql(columns, extra=customers - have)
     script = "BEGIN;\n" + ";\n".join(statements) + ";\nCOMMIT;\nVACUUM ANALYZE;"
     done = subprocess.run(
-        ["psql", building_url, "-v", "ON_ERROR_STOP=1", "-q"], input=script, capture_output=True, text=True
+        ["psql", database_url, "-v", "ON_ERROR_STOP=1", "-q"], input=script, capture_output=True, text=True
     )
     if done.returncode:
-        sys.exit(f"cloning customers into {building} failed: {done.stderr.strip()[-2000:]}")
+        sys.exit(f"cloning customers failed: {done.stderr.strip()[-2000:]}")
     log(f"  cloned {customers - have:,} customers from {have:,} in {time.perf_counter() - started:.1f} s")
-    psql(url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    if psql(url, f"ALTER DATABASE {building} RENAME TO {name}").returncode:
-        sys.exit(f"cannot rename {building} to {name}")
-    _built_marker(name).write_text(f"{customers}\n")
+    return customers - have
 
 
 def _built_marker(name: str) -> Path:

@@ -212,6 +212,8 @@ def decision_make(
     _weights_check(context, catalogue)
     rates = acceptance_rates()
     models = models_current()
+    # A transaction of its own (not one of the caller's) can commit in the round trip of its last write.
+    owns_transaction = not connection.in_atomic_block
     with transaction.atomic():
         facts = customer_facts_one(
             customer_id, now=now, lookback_days=catalogue.lookback_days, lock=kind == DecisionKind.REALTIME
@@ -254,9 +256,8 @@ def decision_make(
             requested_by=requested_by[:80],
             engine_version=ENGINE_VERSION,
         )
-        decision_insert(decision)
-        if kind == DecisionKind.REALTIME and result["offers"]:
-            _contacts_record(decision, result, inputs)
+        made = _offers_made(decision, result, inputs) if kind == DecisionKind.REALTIME else []
+        _decision_store(decision, made, commit=owns_transaction)
     return DecisionOutcome(
         decision=decision, result=result, catalogue=catalogue, first_name=facts.first_name, inputs=inputs
     )
@@ -319,15 +320,29 @@ def decisions_insert_many(decisions: Sequence[Decision]) -> None:
                 copy.write_row(_row(decision, columns))
 
 
-def decision_insert(decision: Decision) -> None:
-    """Store a new decision. On PostgreSQL one plain INSERT: ``Model.save`` spends
-    more time preparing the statement than the database spends running it."""
+def _decision_store(decision: Decision, made: Sequence[OfferMade], *, commit: bool = False) -> None:
+    """Insert the decision and append the offers it made to the contact history. On
+    PostgreSQL one plain INSERT (``Model.save`` spends more time preparing the
+    statement than the database spends running it), pipelined with the contact
+    history's and, with ``commit``, the COMMIT: one round trip for all three.
+
+    ``commit`` is for the outermost ``atomic`` block only, as its last statement:
+    Django's own commit at the end of the block then finds nothing to do (psycopg
+    sends no COMMIT outside a transaction), and runs the on-commit hooks as usual."""
     if connection.vendor != "postgresql":
         decision.save(force_insert=True)
+        if made:
+            _contacts_write(decision, made)
         return
     values = _row(decision, _INSERT_COLUMNS)
-    with pg_cursor() as cursor:
-        cursor.execute(_INSERT_SQL, values, prepare=True)
+    # psycopg's own errors, as Django's (the API answers a DatabaseError with a 503).
+    with connection.wrap_database_errors, pg_cursor() as cursor:
+        with connection.connection.pipeline():
+            cursor.execute(_INSERT_SQL, values, prepare=True)
+            if made:
+                _contacts_write(decision, made)
+            if commit:
+                connection.connection.commit()
         decision.pk = cursor.fetchone()[0]
     decision._state.adding = False
 
@@ -337,7 +352,7 @@ def contact_id(decision_public_id: uuid.UUID, rank: int) -> str:
     return f"nba-{decision_public_id.hex}-{rank}"
 
 
-def _contacts_record(decision: Decision, result: Mapping[str, Any], inputs: Mapping[str, Any]) -> None:
+def _offers_made(decision: Decision, result: Mapping[str, Any], inputs: Mapping[str, Any]) -> list[OfferMade]:
     products = {o["code"]: o for o in inputs["offers"]}
     made = []
     for view in result["offers"]:
@@ -354,6 +369,10 @@ def _contacts_record(decision: Decision, result: Mapping[str, Any], inputs: Mapp
                 campaign_code=campaign,
             )
         )
+    return made
+
+
+def _contacts_write(decision: Decision, made: Sequence[OfferMade]) -> None:
     contact_history_record(
         customer_id=decision.customer_id, channel=CONTACT_CHANNEL[decision.channel], offers=made, now=decision.made_at
     )
@@ -375,6 +394,10 @@ def decisions_warm_up() -> None:
 # --- the response ------------------------------------------------------------------------------------------------------
 
 
+# Read per offer on every response: Django rebuilds ``.values`` and looks labels up on each call.
+_FAMILY_LABELS = dict(ProductFamily.choices)
+
+
 def _template_values(offer: Mapping[str, Any], spec: Mapping[str, Any], customer_id: str, first_name: str) -> dict:
     ends = spec["ends_on"]
     return {
@@ -384,7 +407,7 @@ def _template_values(offer: Mapping[str, Any], spec: Mapping[str, Any], customer
         "offer.value": spec["headline_value"],
         "offer.ends_on": dt.date.fromisoformat(ends).strftime("%-d %b %Y") if ends else "",
         "product.name": spec["product_name"],
-        "product.family": ProductFamily(spec["family"]).label if spec["family"] in ProductFamily.values else "",
+        "product.family": _FAMILY_LABELS.get(spec["family"], ""),
         "bank.name": settings.BANK_NAME,
     }
 

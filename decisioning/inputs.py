@@ -466,7 +466,7 @@ def customer_facts_one(external_id: str, *, now: dt.datetime, lookback_days: int
         # as of before the holder committed, and count too few contacts. Pipelined,
         # the two statements (and the BEGIN before them) cost one round trip; the
         # server still runs the read only once the lock is held.
-        with pg_cursor() as lock_cursor, pg_cursor() as cursor:
+        with connection.wrap_database_errors, pg_cursor() as lock_cursor, pg_cursor() as cursor:
             with connection.connection.pipeline():
                 if lock:
                     lock_cursor.execute(_LOCK_SQL, [external_id], prepare=True)

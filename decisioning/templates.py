@@ -11,6 +11,7 @@ evaluated.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Mapping
@@ -57,10 +58,16 @@ def template_fields(text: str) -> list[str]:
     return used
 
 
+@functools.lru_cache(maxsize=1024)
+def _checked(text: str) -> None:
+    # Checked again before every render, once per text: a decision renders three of them per offer.
+    template_fields(text)
+
+
 def template_render(text: str, values: Mapping[str, Any], *, escape: bool) -> str:
     """Fill a validated template. A field without a value renders empty; with
     ``escape`` (HTML channels) every value is HTML-escaped."""
-    template_fields(text)
+    _checked(text)
 
     def fill(match: re.Match[str]) -> str:
         value = values.get(match.group(1))

@@ -126,6 +126,17 @@ def test_a_storage_failure_is_a_503_without_offers_and_without_contacts(world, m
     assert not ContactHistory.objects.filter(source="decision").exists()
 
 
+def test_a_write_the_database_refuses_is_a_503_and_nothing_is_kept(world, mobile_app, monkeypatch):
+    # Every offer gets the same contact id: the database's own unique constraint
+    # refuses the contact-history rows, in the statement sent with the decision's.
+    monkeypatch.setattr(decisions_module, "contact_id", lambda public_id, rank: "nba-duplicate")
+    response = post(mobile_app.api(), {"customer_id": world.customer.external_id, "channel": "email"})
+    assert response.status_code == 503
+    assert "offers" not in response.json()
+    assert not Decision.objects.exists()
+    assert not ContactHistory.objects.filter(source="decision").exists()
+
+
 def test_it_needs_a_token_with_the_decisions_scope(world, client, oscar, api_as, bianca):
     body = {"customer_id": world.customer.external_id, "channel": "email"}
     assert client.post(URL, body, content_type="application/json").status_code == 401

@@ -120,3 +120,52 @@ def test_the_hot_statements_are_prepared_once_per_connection():
         statements = [row[0] for row in cursor.fetchall()]
     assert sum(s.startswith("SELECT id FROM customers_customer") for s in statements) == 1  # the lock
     assert sum("customers_contacthistory" in s for s in statements) == 1
+
+
+def _decide(world, channel: str = "web"):
+    from decisioning.decisions import decision_make
+
+    return decision_make(customer_id=world.customer.external_id, channel=channel, now=timezone.now())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_decision_in_its_own_transaction_is_committed_with_its_contacts_and_the_hooks_run():
+    from customers.models import ContactHistory
+    from decisioning.models import Decision
+
+    world = decision_bank_build()
+    caches_clear()
+    ran: list[str] = []
+    outcome = _decide(world)
+    transaction.on_commit(lambda: ran.append("after"))  # autocommit: runs at once
+    assert ran == ["after"]
+    assert not connection.in_atomic_block
+    if connection.vendor == "postgresql":
+        assert connection.connection.info.transaction_status.name == "IDLE"
+    assert outcome.decision.pk == Decision.objects.get(public_id=outcome.decision.public_id).pk
+    assert outcome.result["offers"]
+    assert ContactHistory.objects.filter(source="decision").count() == len(outcome.result["offers"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_decision_inside_a_callers_transaction_is_rolled_back_with_it():
+    from customers.models import ContactHistory
+    from decisioning.models import Decision
+
+    world = decision_bank_build()
+    caches_clear()
+    hooks: list[str] = []
+    offers: list[dict] = []
+
+    def callers_work() -> None:
+        with transaction.atomic():
+            transaction.on_commit(lambda: hooks.append("caller"))
+            offers.extend(_decide(world).result["offers"])
+            raise RuntimeError("the caller changes its mind")
+
+    with pytest.raises(RuntimeError):
+        callers_work()
+    assert offers
+    assert hooks == []
+    assert not Decision.objects.exists()
+    assert not ContactHistory.objects.filter(source="decision").exists()
