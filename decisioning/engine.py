@@ -200,14 +200,20 @@ def _cap_usage(inputs: Mapping[str, Any], now: dt.datetime) -> list[dict[str, An
     decision_channel = inputs["channel"]
     channel = CONTACT_CHANNEL[decision_channel]
     out = []
+    # Read once for every cap: a customer's history holds dozens of contacts.
+    counted = [
+        (_datetime(offered_at), contact_channel, inbound)
+        for offered_at, contact_channel, _product, _outcome, _responded, service, inbound in inputs["contacts"]
+        if not service
+    ]
     for policy in inputs["policies"]:
         if not cap_applies(policy, decision_channel):
             continue
         kind, named = policy["kind"], policy["channel"]
         since = now - dt.timedelta(days=policy["period_days"])
         used = 0
-        for offered_at, contact_channel, _product, _outcome, _responded, service, inbound in inputs["contacts"]:
-            if service or _datetime(offered_at) <= since:
+        for offered_at, contact_channel, inbound in counted:
+            if offered_at <= since:
                 continue
             if kind == "channel_cap" or named:
                 used += contact_channel == channel

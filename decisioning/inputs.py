@@ -352,9 +352,23 @@ class CustomerRow:
 
 
 _OPEN = "(a.closed_on IS NULL OR a.closed_on > %(today)s) AND a.status <> 'closed' AND a.opened_on <= %(today)s"
+
+
 # One round trip for everything about a customer (or a chunk of them) on PostgreSQL:
 # the real-time path is bound by round trips and by the ORM building queries, not by
 # the database's work, which is a handful of index lookups.
+def _iso(column: str) -> str:
+    """SQL for a timestamp as Python's ``isoformat()`` writes it in UTC (microseconds
+    only when there are some): a customer's dozens of contacts then reach the engine
+    as the inputs snapshot keeps them, without parsing and formatting each in Python."""
+    utc = f"({column} AT TIME ZONE 'UTC')"
+    return (
+        f"CASE WHEN date_part('microseconds', {utc})::bigint %% 1000000 = 0 "
+        f"""THEN to_char({utc}, 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"') """
+        f"""ELSE to_char({utc}, 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"') END"""
+    )
+
+
 _FACTS_SQL = f"""
 SELECT {", ".join("c." + name for name in _CUSTOMER_COLUMNS)},
   (SELECT d.first_name FROM customers_contactdetails d WHERE d.customer_id = c.id AND d.erased_at IS NULL),
@@ -371,8 +385,11 @@ SELECT {", ".join("c." + name for name in _CUSTOMER_COLUMNS)},
      JOIN modeling_segmentation g ON g.id = m.segmentation_id AND g.is_current
      JOIN modeling_segment s ON s.id = m.segment_id
      WHERE m.customer_id = c.id),
-  (SELECT json_agg(json_build_array(h.offered_at, h.channel, p.code, h.outcome, h.responded_at, h.campaign_code)
-                   ORDER BY h.offered_at, h.id)::text
+  (SELECT json_agg(json_build_array(
+       {_iso("h.offered_at")}, h.channel, p.code, h.outcome,
+       CASE WHEN h.responded_at <= %(now)s THEN {_iso("h.responded_at")} END,
+       starts_with(h.campaign_code, '{SERVICE_CAMPAIGN_PREFIX}'),
+       h.channel = 'web' OR h.campaign_code = '{INBOUND_CALL_CAMPAIGN}') ORDER BY h.offered_at, h.id)::text
      FROM customers_contacthistory h JOIN customers_product p ON p.id = h.product_id
      WHERE h.customer_id = c.id AND h.offered_at > %(since)s),
   {{features}}
@@ -423,10 +440,10 @@ def _facts_pg(
     with connection.cursor() as cursor:
         cursor.execute(sql, {**params, "now": now, "today": today, "since": since})
         rows = cursor.fetchall()
-    return _facts_rows(rows, now=now, with_features=with_features)
+    return _facts_rows(rows, with_features=with_features)
 
 
-def _facts_rows(rows: Sequence[Sequence[Any]], *, now: dt.datetime, with_features: bool) -> dict[int, CustomerFacts]:
+def _facts_rows(rows: Sequence[Sequence[Any]], *, with_features: bool) -> dict[int, CustomerFacts]:
     n = len(_CUSTOMER_COLUMNS)
     out: dict[int, CustomerFacts] = {}
     for row in rows:
@@ -438,18 +455,7 @@ def _facts_rows(rows: Sequence[Sequence[Any]], *, now: dt.datetime, with_feature
         for code, family, tier in _json(held) or ():
             f.held[code] = (family, tier)
         f.segments = list(_json(segments) or ())
-        for offered_at, channel, product, outcome, responded_at, campaign in _json(contacts) or ():
-            f.contacts.append(
-                _contact_row(
-                    dt.datetime.fromisoformat(offered_at),
-                    channel,
-                    product,
-                    outcome,
-                    dt.datetime.fromisoformat(responded_at) if responded_at else None,
-                    campaign,
-                    now,
-                )
-            )
+        f.contacts = _json(contacts) or []  # rows as ``_contact_row`` makes them, made by the query
         f.features = _json(features) if with_features else None
         out[customer.pk] = f
     return out
@@ -472,7 +478,7 @@ def customer_facts_one(external_id: str, *, now: dt.datetime, lookback_days: int
                     lock_cursor.execute(_LOCK_SQL, [external_id], prepare=True)
                 cursor.execute(_FACTS_BY_EXTERNAL_ID_SQL, params, prepare=True)
             rows = cursor.fetchall()
-        found = _facts_rows(rows, now=now, with_features=True)
+        found = _facts_rows(rows, with_features=True)
         return next(iter(found.values()), None)
     customers = Customer.objects.filter(external_id=external_id)
     if lock:

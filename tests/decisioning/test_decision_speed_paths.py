@@ -169,3 +169,46 @@ def test_a_decision_inside_a_callers_transaction_is_rolled_back_with_it():
     assert hooks == []
     assert not Decision.objects.exists()
     assert not ContactHistory.objects.filter(source="decision").exists()
+
+
+@pytest.mark.django_db
+def test_contacts_come_out_of_the_query_as_the_engine_reads_them_in_python():
+    import datetime as dt
+
+    from customers.models import ContactHistory, Product
+    from decisioning.inputs import INBOUND_CALL_CAMPAIGN, SERVICE_CAMPAIGN_PREFIX, _contact_row
+
+    world = decision_bank_build()
+    caches_clear()
+    now = timezone.now().replace(microsecond=500_000)
+    product = Product.objects.order_by("pk").first()
+    rows = [  # offered (seconds ago, microseconds), channel, campaign, responded (seconds from now)
+        (3600, 0, "email", "nba:email", None),
+        (3500, 123_400, "email", "spring", -60),
+        (3400, 5, "web", "nba:web", 0),  # answered at the decision's own instant: counted
+        (3300, 999_999, "phone", INBOUND_CALL_CAMPAIGN, 30),  # answered after the decision's clock: not yet
+        (3200, 0, "app_push", f"{SERVICE_CAMPAIGN_PREFIX}service", None),
+    ]
+    for i, (ago, micro, channel, campaign, answered) in enumerate(rows):
+        offered = (now - dt.timedelta(seconds=ago)).replace(microsecond=micro)
+        ContactHistory.objects.create(
+            external_id=f"iso-{i}",
+            customer=world.customer,
+            product=product,
+            campaign_code=campaign,
+            channel=channel,
+            offered_at=offered,
+            outcome="accepted" if answered is not None else "pending",
+            responded_at=None if answered is None else now + dt.timedelta(seconds=answered),
+            received_at=offered,
+        )
+    expected = [
+        _contact_row(h.offered_at, h.channel, product.code, h.outcome, h.responded_at, h.campaign_code, now)
+        for h in ContactHistory.objects.filter(customer=world.customer).order_by("offered_at", "id")
+    ]
+    with transaction.atomic():
+        facts = customer_facts_one(world.customer.external_id, now=now, lookback_days=90, lock=True)
+    assert facts is not None
+    assert [list(c) for c in facts.contacts] == [list(c) for c in expected]
+    assert [c[4] is None for c in facts.contacts[-5:]] == [True, False, False, True, True]
+    assert {c[0][19:] for c in facts.contacts[-5:]} == {"+00:00", ".123400+00:00", ".000005+00:00", ".999999+00:00"}
