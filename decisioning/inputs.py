@@ -354,9 +354,6 @@ class CustomerRow:
 _OPEN = "(a.closed_on IS NULL OR a.closed_on > %(today)s) AND a.status <> 'closed' AND a.opened_on <= %(today)s"
 
 
-# One round trip for everything about a customer (or a chunk of them) on PostgreSQL:
-# the real-time path is bound by round trips and by the ORM building queries, not by
-# the database's work, which is a handful of index lookups.
 def _iso(column: str) -> str:
     """SQL for a timestamp as Python's ``isoformat()`` writes it in UTC (microseconds
     only when there are some): a customer's dozens of contacts then reach the engine
@@ -369,6 +366,9 @@ def _iso(column: str) -> str:
     )
 
 
+# One round trip for everything about a customer (or a chunk of them) on PostgreSQL:
+# the real-time path is bound by round trips and by the ORM building queries, not by
+# the database's work, which is a handful of index lookups.
 _FACTS_SQL = f"""
 SELECT {", ".join("c." + name for name in _CUSTOMER_COLUMNS)},
   (SELECT d.first_name FROM customers_contactdetails d WHERE d.customer_id = c.id AND d.erased_at IS NULL),
