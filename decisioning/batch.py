@@ -43,6 +43,7 @@ from decisioning.inputs import (
     CustomerFacts,
     acceptance_rates,
     catalogue_current,
+    catalogue_view_ready,
     customer_facts,
     decision_inputs,
     inputs_stored,
@@ -272,6 +273,9 @@ def batch_run_step(
         BatchDecisionRun.objects.filter(pk=run_id, status=BatchRunStatus.PENDING).update(
             status=BatchRunStatus.RUNNING, started_at=timezone.now()
         )
+    # The catalogue's snapshot row for the channel, written (and so cached) before the
+    # chunk's transaction: inside it, every customer of the chunk would write it again.
+    catalogue_view_ready(run.channel)
     with transaction.atomic():
         chunk = _chunk_claim(run_id)
         if chunk is not None:

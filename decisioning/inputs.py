@@ -289,6 +289,15 @@ def catalogue_view(catalogue: Catalogue, *, channel: str, rates: Mapping[str, fl
     return found
 
 
+def catalogue_view_ready(channel: str) -> None:
+    """Store the current catalogue's view for ``channel`` now, outside any transaction,
+    so that it is cached: ``catalogue_view`` remembers a view only once its row is
+    committed, and the decisions of one transaction (a batch chunk) would otherwise
+    each build and write it again."""
+    if not connection.in_atomic_block:
+        catalogue_view(catalogue_current(), channel=channel, rates=acceptance_rates())
+
+
 def inputs_stored(inputs: Mapping[str, Any]) -> dict[str, Any]:
     """What the decision record keeps: the inputs but the catalogue's part."""
     return {k: v for k, v in inputs.items() if k not in STORED_APART}

@@ -186,3 +186,18 @@ def test_a_hundred_concurrent_decisions_for_one_customer_never_exceed_a_cap():
     # the global cap is spent whichever channel came first; the email cap is never exceeded
     assert made.count() == 5
     assert made.filter(channel="email").count() <= 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chunk_finds_the_catalogue_snapshot_written_before_its_transaction():
+    from django.test.utils import CaptureQueriesContext
+
+    world = decision_bank_build()
+    caches_clear()
+    run = batch_run_start(channel="email", max_results=2, actor=world.editor, now=NOW, batch_size=25)
+    with CaptureQueriesContext(connection) as queries:
+        batch_run_work(run_id=run.pk, max_seconds=None)
+    snapshot_queries = [q for q in queries.captured_queries if "decisioning_cataloguesnapshot" in q["sql"]]
+    assert Decision.objects.filter(batch_run=run).count() == 60
+    assert Decision.objects.filter(batch_run=run).values("catalogue_id").distinct().count() == 1
+    assert len(snapshot_queries) <= 2  # read, and written once: not once per customer of the first chunk
