@@ -66,7 +66,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from http_harness import server_env  # noqa: E402
+from http_harness import celery_worker_start, celery_worker_stop, server_env  # noqa: E402
 from pg_demo import database_drop, psql, scaled_bank_copy  # noqa: E402
 
 DATABASE = "crossell_bench_campaign"
@@ -92,36 +92,6 @@ def _log(line: str) -> None:
 # --- the worker ------------------------------------------------------------------------------------------------------
 
 
-def _worker_start(env: dict[str, str]) -> subprocess.Popen:
-    command = [
-        str(Path(sys.executable).with_name("celery")),
-        "-A",
-        "config",
-        "worker",
-        "--concurrency",
-        str(WORKER_PROCESSES),
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-        "--loglevel",
-        "INFO",
-        "--hostname",
-        f"bench-campaign-{os.getpid()}@%h",
-    ]
-    WORKER_LOG.parent.mkdir(parents=True, exist_ok=True)
-    handle = WORKER_LOG.open("w")
-    worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if " ready." in WORKER_LOG.read_text(errors="replace"):
-            return worker
-        if worker.poll() is not None:
-            break
-        time.sleep(0.2)
-    _worker_stop(worker)
-    raise RuntimeError(f"the worker did not start: {WORKER_LOG.read_text(errors='replace')[-2000:]}")
-
-
 def _py_spy_start(pid: int, out: str) -> subprocess.Popen:
     """Sample the worker and its processes (py-spy, collapsed stacks in ``out``)."""
     command = [
@@ -140,15 +110,6 @@ def _py_spy_start(pid: int, out: str) -> subprocess.Popen:
     spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)
     return spy
-
-
-def _worker_stop(worker: subprocess.Popen) -> None:
-    worker.terminate()
-    try:
-        worker.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        worker.kill()
-        worker.wait()
 
 
 def busy_seconds(stamps: list[float], *, gap: float) -> float:
@@ -405,7 +366,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         django.setup()
         from django.db import connections
 
-        worker = _worker_start(env)
+        worker = celery_worker_start(
+            env=env, log=WORKER_LOG, hostname="bench-campaign", processes=WORKER_PROCESSES, heartbeat=False
+        )
         _log(f"worker: one celery worker, {WORKER_PROCESSES} prefork processes, broker {broker}")
         phase("worker_start")
         result["load_average_at_launch"] = [round(x, 1) for x in os.getloadavg()]
@@ -416,7 +379,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             spy.wait(timeout=60)
         result["load_average_after_campaign"] = [round(x, 1) for x in os.getloadavg()]
         phase("campaign")
-        _worker_stop(worker)
+        celery_worker_stop(worker)
         worker = None
         files = sorted(mail_dir.iterdir())
         # The file backend appends the messages of one second and connection to one file.
@@ -435,7 +398,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             phase("baselines")
     finally:
         if worker is not None:
-            _worker_stop(worker)
+            celery_worker_stop(worker)
         shutil.rmtree(mail_dir, ignore_errors=True)
         try:
             from django.db import connections

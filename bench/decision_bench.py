@@ -37,7 +37,8 @@ Targets (issue 5):
    the load generator (bench/loadgen.py, open loop, latency from the scheduled
    send time) drives ``GET /api/v1/whoami`` and then ``POST /api/v1/decisions``
    (a different customer each request, channel web, 3 results): p50/p99 at
-   150 requests/s, then the highest rate sustained (achieved >= 97 % of offered,
+   150 requests/s (in full mode three 60 s runs, quoting the run of median p99
+   and listing all three), then the highest rate sustained (achieved >= 97 % of offered,
    no error), found by stepping the rate up; in full mode that rate is confirmed
    by a 60 s run. The load generator shares the machine with the server.
 6. Batch: the product's ``run_batch_decisions`` command over every customer on the
@@ -59,6 +60,7 @@ import argparse
 import datetime as dt
 import io
 import json
+import math
 import os
 import random
 import shutil
@@ -74,7 +76,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from http_harness import api_token_create, get_json, gunicorn_serving, post_json  # noqa: E402
-from loadgen import Request, find_max_rate, percentile, run_open_loop  # noqa: E402
+from loadgen import LoadResult, Request, find_max_rate, percentile, run_open_loop  # noqa: E402
 from pg_demo import bank_scale, database_drop, demo_bank_copy  # noqa: E402
 
 DATABASE = "crossell_bench_decisions"
@@ -123,6 +125,7 @@ def main() -> None:
         "duration": args.duration or (5.0 if quick else 60.0),
         "step": args.step_seconds or (2.0 if quick else 10.0),
         "confirm": not quick,
+        "latency_runs": 1 if quick else 3,
         "connections": args.connections,
         "calls": args.calls or (1_000 if quick else 5_000),
         "make_calls": 200 if quick else 1_000,
@@ -422,32 +425,43 @@ def _steps_compact(found: dict) -> list[list]:
     return [[s["offered_rate"], s["achieved_rate"], s["p99_ms"], s["errors"]] for s in found["steps"]]
 
 
+def _open_loop(
+    port: int, rate: float, duration: float, make_request: Callable[[int], Request], settings: dict
+) -> LoadResult:
+    return run_open_loop(
+        host="127.0.0.1",
+        port=port,
+        rate=rate,
+        duration=duration,
+        make_request=make_request,
+        connections=settings["connections"],
+    )
+
+
 def _load_figures(
     *, name: str, port: int, make_request: Callable[[int], Request], single_ms: float, settings: dict
 ) -> dict[str, Any]:
     """p50/p99 at 150/s, then the highest rate sustained (confirmed in full mode)."""
     out: dict[str, Any] = {}
     # A second of light load first, so no worker meets the measured load cold.
-    run_open_loop(
-        host="127.0.0.1",
-        port=port,
-        rate=min(RATE_AT, 500.0 / max(single_ms, 1.0)),
-        duration=1.0,
-        make_request=make_request,
-        connections=settings["connections"],
-    )
-    _log(f"{name}: {RATE_AT:.0f}/s for {settings['duration']:.0f} s")
-    at = run_open_loop(
-        host="127.0.0.1",
-        port=port,
-        rate=RATE_AT,
-        duration=settings["duration"],
-        make_request=make_request,
-        connections=settings["connections"],
-    ).summary()
-    _log(f"  p50 {at['p50_ms']} ms, p99 {at['p99_ms']} ms, errors {at['errors']}, statuses {at['statuses']}")
-    out[f"{name}_at_150"] = {k: at[k] for k in ("achieved_rate", "p50_ms", "p90_ms", "p99_ms", "max_ms", "errors")}
-    out[f"{name}_at_150"]["client_cpu_share"] = at["client_cpu_share"]
+    _open_loop(port, min(RATE_AT, 500.0 / max(single_ms, 1.0)), 1.0, make_request, settings)
+    # The machine is shared and its disk's flushes stall now and then (a COMMIT of
+    # 20 to 80 ms in PostgreSQL's log): one stall in a 60 s run moves its p99. Full
+    # mode runs the decisions' latency measurement (the target) three times and
+    # quotes the run of median p99.
+    repeats = settings["latency_runs"] if name == "http_decision" else 1
+    runs = []
+    for k in range(repeats):
+        _log(f"{name}: {RATE_AT:.0f}/s for {settings['duration']:.0f} s (run {k + 1} of {repeats})")
+        at = _open_loop(port, RATE_AT, settings["duration"], make_request, settings).summary()
+        _log(f"  p50 {at['p50_ms']} ms, p99 {at['p99_ms']} ms, errors {at['errors']}, statuses {at['statuses']}")
+        runs.append(at)
+    median = sorted(runs, key=lambda run: run["p99_ms"] if run["p99_ms"] is not None else math.inf)[len(runs) // 2]
+    figures = {k: median[k] for k in ("achieved_rate", "p50_ms", "p90_ms", "p99_ms", "max_ms")}
+    figures["errors"] = sum(run["errors"] for run in runs)  # every run's, not only the median one's
+    figures["client_cpu_share"] = median["client_cpu_share"]
+    figures["p99_ms_runs"] = [run["p99_ms"] for run in runs]
+    out[f"{name}_at_150"] = figures
     time.sleep(0.5)
     # Two sync workers: about 2 / (one request's time) at best; start the search below that.
     start = max(10.0, min(2_000.0, 0.6 * 2 * 1000.0 / max(single_ms, 0.1)))
@@ -470,14 +484,7 @@ def _load_figures(
         rate = found["max_rate"]
         for _ in range(2):
             _log(f"{name}: confirming {rate:.0f}/s for {settings['duration']:.0f} s")
-            confirm = run_open_loop(
-                host="127.0.0.1",
-                port=port,
-                rate=rate,
-                duration=settings["duration"],
-                make_request=make_request,
-                connections=settings["connections"],
-            )
+            confirm = _open_loop(port, rate, settings["duration"], make_request, settings)
             summary = confirm.summary()
             _log(f"  achieved {summary['achieved_rate']}/s, p99 {summary['p99_ms']} ms, errors {summary['errors']}")
             if confirm.errors == 0 and confirm.achieved_rate >= 0.97 * rate:
@@ -728,7 +735,9 @@ def _summary(r: dict[str, Any]) -> None:
             at = r[f"{name}_at_150"]
             confirmed = r.get(f"{name}_max_rps_confirmed")
             lines.append(
-                f"HTTP {label}: at 150/s p50 {at['p50_ms']} ms, p99 {at['p99_ms']} ms, errors {at['errors']}; "
+                f"HTTP {label}: at 150/s p50 {at['p50_ms']} ms, p99 {at['p99_ms']} ms"
+                + (f" (runs: {at['p99_ms_runs']})" if len(at.get("p99_ms_runs", ())) > 1 else "")
+                + f", errors {at['errors']}; "
                 f"max {r[f'{name}_max_rps']}/s" + (f" (confirmed {confirmed}/s)" if confirmed is not None else "")
             )
     if "http_ratio_decision_to_bare" in r:

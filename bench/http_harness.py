@@ -174,6 +174,52 @@ def gunicorn_serving(
         gunicorn_stop(server)
 
 
+def celery_worker_start(
+    *, env: dict[str, str], log: Path, hostname: str, processes: int = 2, heartbeat: bool = True
+) -> subprocess.Popen:
+    """One Celery worker (prefork, ``processes`` children) as production runs it;
+    returns once it logs that it is ready, or raises with its log. No gossip nor
+    mingle: a bench's worker is alone, and those only slow its start."""
+    command = [
+        str(Path(sys.executable).with_name("celery")),
+        "-A",
+        "config",
+        "worker",
+        "--concurrency",
+        str(processes),
+        "--without-gossip",
+        "--without-mingle",
+        *([] if heartbeat else ["--without-heartbeat"]),
+        "--loglevel",
+        "INFO",
+        "--hostname",
+        f"{hostname}-{os.getpid()}@%h",
+    ]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as handle:
+        worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if " ready." in log.read_text(errors="replace"):
+            return worker
+        if worker.poll() is not None:
+            break
+        time.sleep(0.2)
+    celery_worker_stop(worker)
+    raise RuntimeError(f"the Celery worker did not start: {log.read_text(errors='replace')[-2000:]}")
+
+
+def celery_worker_stop(worker: subprocess.Popen) -> None:
+    """Warm shutdown (SIGTERM: running tasks finish), SIGKILL after ``STOP_TIMEOUT_S``."""
+    if worker.poll() is None:
+        worker.terminate()
+    try:
+        worker.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+
+
 def api_token_create(*, database_url: str, name: str, scopes: list[str], model_dir: str | Path = "") -> str:
     """A channel system's token, made by the product's own command (``create_api_client``,
     which calls ``core.services.api_client_create``) against ``database_url``."""

@@ -39,7 +39,14 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from http_harness import api_token_create, gunicorn_serving, post_json, server_env  # noqa: E402
+from http_harness import (  # noqa: E402
+    api_token_create,
+    celery_worker_start,
+    celery_worker_stop,
+    gunicorn_serving,
+    post_json,
+    server_env,
+)
 from loadgen import percentile  # noqa: E402
 from pg_demo import database_drop, demo_bank_copy  # noqa: E402
 
@@ -125,26 +132,6 @@ def _latencies(url: str) -> list[float]:
     return [float(line) for line in done.stdout.split()]
 
 
-def _worker_start(env: dict[str, str], log: Path) -> subprocess.Popen:
-    command = [
-        str(Path(sys.executable).with_name("celery")),
-        "-A",
-        "config",
-        "worker",
-        "--concurrency",
-        "2",
-        "--without-gossip",
-        "--without-mingle",
-        "--loglevel",
-        "INFO",
-        "--hostname",
-        f"bench-triggers-{os.getpid()}@%h",
-    ]
-    log.parent.mkdir(parents=True, exist_ok=True)
-    handle = log.open("w")
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
-
-
 def trigger_latency(n: int, *, rate: float = 1.0, keep_database: bool = False) -> dict[str, Any]:
     """Post ``n`` large deposits (one customer each) and measure each event's receipt to
     its queued offer through gunicorn, Redis and a real worker. Figures in ms."""
@@ -162,7 +149,7 @@ def trigger_latency(n: int, *, rate: float = 1.0, keep_database: bool = False) -
         if len(rows) < n + 1:
             raise RuntimeError(f"the demo bank has {len(rows)} customers with an open account, {n + 1} needed")
         token = api_token_create(database_url=url, name="bench-core-banking", scopes=["events"], model_dir=model_dir)
-        worker = _worker_start(env, WORKER_LOG)
+        worker = celery_worker_start(env=env, log=WORKER_LOG, hostname="bench-triggers")
         with gunicorn_serving(database_url=url, model_dir=model_dir, extra_env={"CELERY_BROKER_URL": broker}) as server:
             # One event first, not measured: a long-running worker has its caches warm.
             warm = rows.pop()
@@ -187,11 +174,7 @@ def trigger_latency(n: int, *, rate: float = 1.0, keep_database: bool = False) -
         measured = _latencies(url)[1:]  # the warm-up fired first
     finally:
         if worker is not None:
-            worker.terminate()
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+            celery_worker_stop(worker)
         if not keep_database:
             database_drop(url)
         shutil.rmtree(model_dir, ignore_errors=True)

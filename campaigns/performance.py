@@ -43,6 +43,9 @@ from modeling.models import ModelVersion, Segment, Segmentation, SegmentationKin
 
 SATISFACTION_DAYS = 14
 SRM_ALPHA = 0.001  # a split this unlikely under the configured share is broken, not unlucky
+# A day's conversion rate over a handful of sends is noise (2 of 5 is "40%"), and
+# conversions land on later days than their sends: the trend chart leaves it out.
+MIN_RATE_BASE = 30
 Z_95 = 1.959963984540054
 DIMENSIONS = {
     "offer": "Offer",
@@ -381,7 +384,9 @@ def _realtime_made(cells: Cells, filters: Filters, dimension: str | None) -> Non
         cells.setdefault((_day(day), key), Figures()).sent += n
 
 
-def _cells(filters: Filters, dimension: str | None) -> Cells:
+def performance_cells(filters: Filters, dimension: str | None) -> Cells:
+    """Every figure of the range per (day, value of ``dimension``): what the dashboard's
+    tables and charts for one dimension are summed from, so a page reads them once."""
     products = dict(Offer.objects.values_list("code", "product__code"))
     cells: Cells = {}
     _deliveries_sent(cells, filters, dimension, products)
@@ -412,7 +417,7 @@ def buckets(filters: Filters) -> list[dt.date]:
 def performance_trend(*, filters: Filters) -> list[tuple[dt.date, Figures]]:
     """Totals per day or week, every bucket of the range present (zeros included)."""
     totals = {day: Figures() for day in buckets(filters)}
-    for (day, _), figures in _cells(filters, None).items():
+    for (day, _), figures in performance_cells(filters, None).items():
         totals.setdefault(bucket_of(day, filters.bucket), Figures()).add(figures)
     return sorted(totals.items())
 
@@ -470,12 +475,13 @@ EMPTY_LABELS = {
 }
 
 
-def performance_by(*, filters: Filters, dimension: str) -> list[Row]:
-    """One row per value of ``dimension`` over the whole range, most sent first."""
+def performance_by(*, filters: Filters, dimension: str, cells: Cells | None = None) -> list[Row]:
+    """One row per value of ``dimension`` over the whole range, most sent first;
+    ``cells``: ``performance_cells(filters, dimension)`` when the caller has them."""
     if dimension not in DIMENSIONS:
         raise ValueError(f"unknown dimension {dimension!r}")
     rows: dict[str, Row] = {}
-    for (_, key), figures in _cells(filters, dimension).items():
+    for (_, key), figures in (performance_cells(filters, dimension) if cells is None else cells).items():
         rows.setdefault(key, Row(key=key, label="")).figures.add(figures)
     labels = _labels(dimension, rows)
     for row in rows.values():
@@ -483,9 +489,12 @@ def performance_by(*, filters: Filters, dimension: str) -> list[Row]:
     return sorted(rows.values(), key=lambda r: (-r.figures.sent, -r.figures.conversions, r.label))
 
 
-def performance_trend_by(*, filters: Filters, dimension: str, top: int = 6) -> dict[str, Any]:
+def performance_trend_by(
+    *, filters: Filters, dimension: str, top: int = 6, cells: Cells | None = None
+) -> dict[str, Any]:
     """Conversions per bucket for the ``top`` values of ``dimension`` (by sent), for a chart."""
-    cells = _cells(filters, dimension)
+    if cells is None:
+        cells = performance_cells(filters, dimension)
     days = buckets(filters)
     series: dict[str, dict[dt.date, Figures]] = defaultdict(dict)
     for (day, key), figures in cells.items():

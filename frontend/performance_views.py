@@ -20,11 +20,13 @@ from campaigns.models import Campaign
 from campaigns.performance import (
     BUCKETS,
     DIMENSIONS,
+    MIN_RATE_BASE,
     Figures,
     Filters,
     campaign_lifts,
     funnel_of,
     performance_by,
+    performance_cells,
     performance_total,
     performance_trend,
     performance_trend_by,
@@ -111,7 +113,8 @@ def _charts(
             "labels": [day.isoformat() for day, _ in trend],
             "sent": [f.sent for _, f in trend],
             "conversions": [f.conversions for _, f in trend],
-            "rate": [_rate(f.conversion_rate) for _, f in trend],
+            "rate": [_rate(f.conversion_rate) if f.sent >= MIN_RATE_BASE else None for _, f in trend],
+            "min_rate_base": MIN_RATE_BASE,
             "revenue": [float(f.revenue) for _, f in trend],
         },
         "funnel": {"labels": [label for label, _ in funnel], "values": [n for _, n in funnel]},
@@ -131,8 +134,10 @@ def performance_dashboard(request: HttpRequest) -> HttpResponse:
     trend = performance_trend(filters=filters)
     total = performance_total(trend)
     funnel = funnel_of(total)
-    segments = performance_by(filters=filters, dimension="segment")
-    rows = segments if dimension == "segment" else performance_by(filters=filters, dimension=dimension)
+    # One read of the figures per dimension: the table and the split chart share it.
+    cells = performance_cells(filters, dimension)
+    rows = performance_by(filters=filters, dimension=dimension, cells=cells)
+    segments = rows if dimension == "segment" else performance_by(filters=filters, dimension="segment")
     funnel_rows = [
         {"label": label, "value": n, "share": _rate(n / funnel[0][1]) if funnel[0][1] else None} for label, n in funnel
     ]
@@ -148,7 +153,9 @@ def performance_dashboard(request: HttpRequest) -> HttpResponse:
         "lifts": campaign_lifts(campaign_id=filters.campaign_id),
         "currency": settings.BASE_CURRENCY,
         "query": request.GET.urlencode(),
-        "charts": _charts(trend, funnel, segments, performance_trend_by(filters=filters, dimension=dimension)),
+        "charts": _charts(
+            trend, funnel, segments, performance_trend_by(filters=filters, dimension=dimension, cells=cells)
+        ),
     }
     return render(request, "frontend/performance.html", context)
 

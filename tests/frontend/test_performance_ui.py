@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from pathlib import Path
 
@@ -44,6 +45,44 @@ def test_the_dashboard_shows_the_figures_funnel_and_lift(scenario, client_as, bi
         "Silver": 0.0,
     }
     assert '<a href="/performance/"' in html  # in the menu
+
+
+def test_the_rate_line_leaves_out_days_with_few_sends():
+    from campaigns.performance import MIN_RATE_BASE, Figures
+    from frontend.performance_views import _charts
+
+    days = [dt.date(2026, 3, 1), dt.date(2026, 3, 2), dt.date(2026, 3, 3)]
+    trend = [
+        (days[0], Figures(sent=MIN_RATE_BASE, conversions=3)),
+        (days[1], Figures(sent=MIN_RATE_BASE - 1, conversions=2)),  # 2 of 29 would read as 6.9%
+        (days[2], Figures()),
+    ]
+    charts = _charts(trend, [], [], {"labels": [], "series": []})
+    assert charts["trend"]["rate"] == [10.0, None, None]
+    assert charts["trend"]["sent"] == [MIN_RATE_BASE, MIN_RATE_BASE - 1, 0]
+    assert charts["trend"]["conversions"] == [3, 2, 0]  # the counts are all still drawn
+
+
+@pytest.mark.parametrize(("by", "reads"), [("offer", 3), ("segment", 2)])
+def test_the_dashboard_reads_each_dimensions_figures_once(scenario, client_as, bianca, monkeypatch, by, reads):
+    import campaigns.performance
+    import frontend.performance_views
+
+    asked: list[str | None] = []
+    real = campaigns.performance.performance_cells
+
+    def counted(filters, dimension):
+        asked.append(dimension)
+        return real(filters, dimension)
+
+    monkeypatch.setattr(campaigns.performance, "performance_cells", counted)
+    monkeypatch.setattr(frontend.performance_views, "performance_cells", counted)
+    response = client_as(bianca).get("/performance/", {**MARCH, "by": by})
+    assert response.status_code == 200
+    # the trend's totals, the table's dimension (shared with the split chart), and segments when not the same
+    assert sorted(asked, key=str) == sorted({None, by, "segment"}, key=str)
+    assert len(asked) == reads
+    assert 'id="trend-rate-note"' in response.content.decode()
 
 
 def test_filters_and_grouping_come_from_the_query(scenario, client_as, bianca):
