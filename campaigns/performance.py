@@ -43,8 +43,8 @@ from modeling.models import ModelVersion, Segment, Segmentation, SegmentationKin
 
 SATISFACTION_DAYS = 14
 SRM_ALPHA = 0.001  # a split this unlikely under the configured share is broken, not unlucky
-# A day's conversion rate over a handful of sends is noise (2 of 5 is "40%"), and
-# conversions land on later days than their sends: the trend chart leaves it out.
+# A conversion rate over a handful of sends is noise (2 of 5 is "40%"): the trend
+# chart's rate line starts once this many offers have been sent.
 MIN_RATE_BASE = 30
 Z_95 = 1.959963984540054
 DIMENSIONS = {

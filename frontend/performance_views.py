@@ -104,6 +104,20 @@ def _rate(value: float | None) -> float | None:
     return None if value is None else round(value * 100, 2)
 
 
+def _running_rates(trend: list[tuple[dt.date, Figures]]) -> list[float | None]:
+    """The conversion rate to date at each bucket: conversions so far over offers sent
+    so far. A day's own ratio would mix cohorts, as conversions are counted on the day
+    they happen and mostly follow sends of earlier days: it read 0% on a day of big
+    sends and 8% on the quiet day after. None until ``MIN_RATE_BASE`` have been sent."""
+    sent = conversions = 0
+    out: list[float | None] = []
+    for _, figures in trend:
+        sent += figures.sent
+        conversions += figures.conversions
+        out.append(_rate(conversions / sent) if sent >= MIN_RATE_BASE else None)
+    return out
+
+
 def _charts(
     trend: list[tuple[dt.date, Figures]], funnel: list[tuple[str, int]], segments, split: dict[str, Any]
 ) -> dict[str, Any]:
@@ -113,7 +127,7 @@ def _charts(
             "labels": [day.isoformat() for day, _ in trend],
             "sent": [f.sent for _, f in trend],
             "conversions": [f.conversions for _, f in trend],
-            "rate": [_rate(f.conversion_rate) if f.sent >= MIN_RATE_BASE else None for _, f in trend],
+            "rate": _running_rates(trend),
             "min_rate_base": MIN_RATE_BASE,
             "revenue": [float(f.revenue) for _, f in trend],
         },

@@ -47,20 +47,21 @@ def test_the_dashboard_shows_the_figures_funnel_and_lift(scenario, client_as, bi
     assert '<a href="/performance/"' in html  # in the menu
 
 
-def test_the_rate_line_leaves_out_days_with_few_sends():
+def test_the_rate_line_is_the_rate_to_date_once_enough_were_sent():
     from campaigns.performance import MIN_RATE_BASE, Figures
     from frontend.performance_views import _charts
 
-    days = [dt.date(2026, 3, 1), dt.date(2026, 3, 2), dt.date(2026, 3, 3)]
+    days = [dt.date(2026, 3, d) for d in range(1, 5)]
     trend = [
-        (days[0], Figures(sent=MIN_RATE_BASE, conversions=3)),
-        (days[1], Figures(sent=MIN_RATE_BASE - 1, conversions=2)),  # 2 of 29 would read as 6.9%
-        (days[2], Figures()),
+        (days[0], Figures(sent=MIN_RATE_BASE - 1, conversions=2)),  # 2 of 29: too few to say
+        (days[1], Figures(sent=71, conversions=0)),  # a big send: its conversions come later
+        (days[2], Figures(sent=0, conversions=8)),  # a quiet day's own ratio would be undefined
+        (days[3], Figures(sent=100, conversions=10)),
     ]
     charts = _charts(trend, [], [], {"labels": [], "series": []})
-    assert charts["trend"]["rate"] == [10.0, None, None]
-    assert charts["trend"]["sent"] == [MIN_RATE_BASE, MIN_RATE_BASE - 1, 0]
-    assert charts["trend"]["conversions"] == [3, 2, 0]  # the counts are all still drawn
+    assert charts["trend"]["rate"] == [None, 2.0, 10.0, 10.0]  # 2/100, 10/100, 20/200
+    assert charts["trend"]["sent"] == [MIN_RATE_BASE - 1, 71, 0, 100]
+    assert charts["trend"]["conversions"] == [2, 0, 8, 10]  # each day's own counts are still drawn
 
 
 @pytest.mark.parametrize(("by", "reads"), [("offer", 3), ("segment", 2)])

@@ -22,7 +22,7 @@
           { type: "bar", label: "Sent", data: data.trend.sent, backgroundColor: "#c9dcfb", borderRadius: 3, yAxisID: "y", order: 3 },
           { type: "line", label: "Conversions", data: data.trend.conversions, borderColor: blue, backgroundColor: blue,
             pointRadius: 2, tension: 0, yAxisID: "y", order: 1 },
-          { type: "line", label: "Conversion rate", data: data.trend.rate, borderColor: orange, backgroundColor: orange,
+          { type: "line", label: "Conversion rate to date", data: data.trend.rate, borderColor: orange, backgroundColor: orange,
             borderDash: [5, 4], pointRadius: 2, spanGaps: true, tension: 0, yAxisID: "rate", order: 2 }
         ]
       },
